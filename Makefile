@@ -1,0 +1,41 @@
+# tier0 — `make help` lists the targets. The two a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.tier0-installed
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: help install run test test-fast eval bench lock clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@bash .ci/install-python
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
+	@touch $@
+
+install: $(STAMP) ## create .venv (Python 3.10) and install tier0 with Rasa and its pins
+
+run: $(STAMP) ## install if needed, then start tier0 on the sample KB at http://127.0.0.1:8000
+	$(BIN)/tier0 serve
+
+test: $(STAMP) ## install if needed, then run the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## only the tests that load no model
+	$(BIN)/python -m pytest -m unit
+
+eval: $(STAMP) ## replay every public suite and the sample suite (bench/eval_all.sh)
+	bash bench/eval_all.sh
+
+bench: $(STAMP) ## chat-turn latency over HTTP (bench/latency.py)
+	$(BIN)/python bench/latency.py
+
+lock: ## regenerate constraints.txt from the current .venv
+	$(BIN)/pip freeze --exclude-editable | grep -v '^tier0' > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean: ## remove runtime state (database, index, trained models); keeps .venv
+	rm -rf var

@@ -1,0 +1,1 @@
+"""rasa-sdk custom actions, executed in-process by bot.rasa_runtime.InProcessActionEndpoint."""

@@ -1,0 +1,205 @@
+"""The HTTP front door: FastAPI app factory, the widget's chat API and the minimal chat page."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, constr
+
+from tier0.config import Settings, get_settings
+from tier0.errors import Forbidden, NotFound, Tier0Error
+
+log = logging.getLogger("tier0.http")
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+# -- schemas ---------------------------------------------------------------------------------------
+class Customer(BaseModel):
+    id: Optional[str] = Field(None, max_length=200)
+    name: Optional[str] = Field(None, max_length=200)
+    email: Optional[str] = Field(None, max_length=320)
+    tier: Optional[str] = Field(None, max_length=50, description="e.g. standard, vip")
+
+
+class StartConversation(BaseModel):
+    language: Optional[str] = Field(None, regex="^(en|fr)$", description="the page's language, if known")
+    customer: Optional[Customer] = None
+
+
+class ConversationStarted(BaseModel):
+    conversation_id: str
+    token: str = Field(..., description="customer token: send it as 'Authorization: Bearer <token>'")
+
+
+class SendMessage(BaseModel):
+    text: constr(strict=True, min_length=1, max_length=4000) = Field(..., description="the customer's message")
+
+
+class Source(BaseModel):
+    article_id: str
+    title: str
+    lang: str
+    score: float
+    url: Optional[str] = None
+
+
+class BotMessageOut(BaseModel):
+    id: int
+    text: str
+    buttons: List[Dict[str, str]] = []
+    sources: List[Dict[str, Any]] = []
+
+
+class TurnOut(BaseModel):
+    conversation_id: str
+    language: str
+    messages: List[BotMessageOut]
+    outcome: Dict[str, Any] = Field(..., description="type: answer | clarify | handoff | other")
+    ticket: Optional[Dict[str, Any]] = None
+
+
+class TranscriptMessage(BaseModel):
+    id: int
+    sender: str
+    text: str
+    data: Dict[str, Any] = {}
+    created_at: str
+
+
+class Transcript(BaseModel):
+    conversation_id: str
+    status: str
+    language: Optional[str]
+    messages: List[TranscriptMessage]
+
+
+class ArticleOut(BaseModel):
+    id: str
+    title: str
+    lang: str
+    category: Optional[str]
+    tags: List[str]
+    body: str
+
+
+# -- dependencies ----------------------------------------------------------------------------------
+def engine_dep(request: Request):
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        from tier0.errors import NotReady
+
+        raise NotReady("tier0 is starting")
+    return engine
+
+
+def bearer_token(authorization: Optional[str] = Header(None)) -> Optional[str]:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+# -- routes ----------------------------------------------------------------------------------------
+widget = APIRouter(prefix="/api", tags=["widget"])
+
+
+@widget.post("/conversations", response_model=ConversationStarted, status_code=201)
+def start_conversation(body: Optional[StartConversation] = None, engine=Depends(engine_dep)):
+    """Open a conversation. Keep the returned token: only its holder reads or writes the conversation."""
+    body = body or StartConversation()
+    customer = body.customer.dict(exclude_none=True) if body.customer else {}
+    conv, token = engine.start(channel="web", language=body.language, customer=customer)
+    return ConversationStarted(conversation_id=conv.id, token=token)
+
+
+@widget.post("/conversations/{conversation_id}/messages", response_model=TurnOut)
+async def send_message(
+    conversation_id: str, body: SendMessage, engine=Depends(engine_dep), token=Depends(bearer_token)
+):
+    """Send the customer's message; returns the bot's reply, the outcome and the ticket if one was created."""
+    engine.services.conversations.authorize(conversation_id, token)
+    result = await engine.send(conversation_id, body.text)
+    return result.as_dict()
+
+
+@widget.get("/conversations/{conversation_id}/messages", response_model=Transcript)
+def read_transcript(
+    conversation_id: str,
+    after: int = Query(0, ge=0, description="only messages with a larger id"),
+    engine=Depends(engine_dep),
+    token=Depends(bearer_token),
+):
+    """The conversation's transcript (customer, bot, agent and system messages)."""
+    conv = engine.services.conversations.authorize(conversation_id, token)
+    messages = engine.services.conversations.transcript(conversation_id, after_id=after)
+    for m in messages:  # internal retrieval details stay on the desk side
+        m["data"] = {k: v for k, v in m["data"].items() if k in ("buttons", "sources", "outcome")}
+    return {"conversation_id": conv.id, "status": conv.status, "language": conv.language, "messages": messages}
+
+
+@widget.get("/articles/{article_id}", response_model=ArticleOut)
+def read_article(article_id: str, engine=Depends(engine_dep)):
+    """A published article, as cited by the bot."""
+    art = engine.services.kb.get(article_id)
+    if art.status != "published":
+        raise NotFound(f"article {article_id} not found")
+    return ArticleOut(id=art.id, title=art.title, lang=art.lang, category=art.category, tags=art.tags, body=art.body)
+
+
+def create_app(settings: Optional[Settings] = None, engine=None) -> FastAPI:
+    """Build the app. With ``engine`` the app serves it; otherwise it builds one at start-up from ``settings``."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if app.state.engine is None:
+            from bot.runtime import build_engine
+
+            app.state.engine = build_engine(settings)
+        yield
+
+    app = FastAPI(
+        title="tier0",
+        version=_version(),
+        description="Self-hosted tier-0 support assistant: KB answers with citations, hand-off to people.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+
+    @app.exception_handler(Tier0Error)
+    async def _tier0_error(_request: Request, exc: Tier0Error):
+        return JSONResponse(status_code=exc.status_code, content={"error": exc.code, "detail": exc.message})
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(request: Request):
+        eng = request.app.state.engine
+        ready = eng is not None
+        body = {"status": "ok" if ready else "starting"}
+        if ready:
+            body["articles"] = len(eng.services.index)
+        return JSONResponse(status_code=200 if ready else 503, content=body)
+
+    @app.get("/", include_in_schema=False)
+    def chat_page():
+        return FileResponse(STATIC / "chat.html")
+
+    app.include_router(widget)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    return app
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tier0")
+    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
+        return "0.0.0"
+
+
+__all__ = ["create_app", "Forbidden"]

@@ -1,0 +1,162 @@
+"""The `tier0` command. Heavy modules are imported inside each command so `tier0 --help` stays instant.
+
+Exit codes: 0 success, 1 the command ran but found problems (bad articles, failed eval cases with --strict),
+2 bad input or configuration (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+
+def _settings(args):
+    from tier0.config import Settings, get_settings
+
+    if getattr(args, "home", None):
+        return Settings(home=args.home)
+    return get_settings()
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    settings = _settings(args)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    app = create_app(settings)
+    print(f"tier0: starting on http://{host}:{port} (chat page at /, API docs at /docs)", flush=True)
+    # Rasa pins websockets 10; uvicorn's websockets implementation needs newer, so use wsproto.
+    uvicorn.run(app, host=host, port=port, ws="wsproto", log_level="warning")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from bot.rasa_runtime import trained_model
+
+    settings = _settings(args)
+    path = trained_model(settings.models_dir, force=args.force)
+    print(f"model: {path}")
+    return 0
+
+
+def cmd_kb_import(args) -> int:
+    from bot.services import build_services
+
+    settings = _settings(args)
+    services = build_services(settings, import_sample=False)
+    report = services.kb.import_folder(Path(args.dir))
+    for err in report.errors:
+        print(f"error: {err}", file=sys.stderr)
+    print(f"imported {args.dir}: {report.summary()}; {len(services.index)} articles searchable")
+    return 0 if report.ok else 1
+
+
+async def _eval(settings, kb_dir: Path, cases_path: Path, json_out: Optional[Path]) -> int:
+    from bot.evaluation import format_metrics, load_cases, run_cases
+    from bot.runtime import build_engine
+    from tier0.config import Settings
+
+    cases = load_cases(cases_path)  # fail fast on a bad file, before loading models
+    if not kb_dir.is_dir():
+        from tier0.errors import InvalidInput
+
+        raise InvalidInput(f"{kb_dir}: not a folder")
+    key = hashlib.sha256(str(kb_dir.resolve()).encode()).hexdigest()[:12]
+    with tempfile.TemporaryDirectory(prefix="tier0-eval-") as tmp:
+        # A fresh database per run; the trained Rasa model and the per-KB vector index are reused from home.
+        eval_settings = Settings(
+            **{
+                **settings.dict(),
+                "home": Path(tmp),
+                "database_url": None,
+                "sample_kb": kb_dir,
+                "model_cache": settings.models_dir,
+                "index_cache": settings.home / "eval-index" / key,
+            }
+        )
+        engine = build_engine(eval_settings, import_sample=True)
+
+        def progress(done, total, secs):
+            print(f"  {done}/{total} cases, {secs:.0f}s", file=sys.stderr, flush=True)
+
+        report = await run_cases(engine, cases, progress=progress)
+        engine.services.db.dispose()
+    print(format_metrics(cases_path.parent.name or cases_path.name, report["metrics"]))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+        print(f"report: {json_out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    settings = _settings(args)
+    return asyncio.run(_eval(settings, Path(args.kb), Path(args.cases), Path(args.json) if args.json else None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tier0", description="Self-hosted tier-0 support assistant.")
+    p.add_argument("--home", help="state folder (database, index, models); default $TIER0_HOME or ./var")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the web server (chat page, API)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("train", help="train the Rasa model if its inputs changed")
+    t.add_argument("--force", action="store_true", help="train even if a cached model matches")
+    t.set_defaults(func=cmd_train)
+
+    kb = sub.add_parser("kb", help="knowledge base")
+    kbs = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
+    imp = kbs.add_parser("import", help="import a folder of Markdown articles (idempotent)")
+    imp.add_argument("dir")
+    imp.set_defaults(func=cmd_kb_import)
+
+    e = sub.add_parser("eval", help="replay a conversation test suite and report metrics")
+    e.add_argument("--kb", required=True, help="folder of Markdown articles")
+    e.add_argument("--cases", required=True, help="JSON Lines file of conversations")
+    e.add_argument("--json", help="write the full report here")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _logging(args.verbose)
+    from tier0.errors import Tier0Error
+
+    try:
+        return int(args.func(args) or 0)
+    except Tier0Error as e:
+        print(f"tier0: error: {e.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""`tier0 eval`: replay conversation test suites through the conversation engine and score what the bot did.
+
+Format and metrics: shared/eval/README.md (a KB folder + a JSON Lines cases file).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from handoff.priority import PRIORITIES, at_least
+from tier0.errors import InvalidInput
+
+EXPECT_KEYS = {"answer", "no_answer", "handoff", "no_handoff", "queue", "priority_at_least"}
+
+
+@dataclass
+class Case:
+    id: str
+    turns: List[str]
+    expect: Dict[str, Any]
+
+
+def load_cases(path: Path) -> List[Case]:
+    """Read a cases file; a malformed line raises InvalidInput naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such cases file")
+    cases: List[Case] = []
+    seen = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InvalidInput(f"{path}:{n}: invalid JSON ({e.msg})") from None
+        if not isinstance(d, dict):
+            raise InvalidInput(f"{path}:{n}: each line must be a JSON object")
+        cid, turns, expect = d.get("id"), d.get("turns"), d.get("expect")
+        if not isinstance(cid, str) or not cid:
+            raise InvalidInput(f"{path}:{n}: 'id' must be a non-empty string")
+        if cid in seen:
+            raise InvalidInput(f"{path}:{n}: duplicate case id {cid!r}")
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+            raise InvalidInput(f"{path}:{n}: 'turns' must be a non-empty list of non-empty strings")
+        if not isinstance(expect, dict) or not expect:
+            raise InvalidInput(f"{path}:{n}: 'expect' must be a non-empty object")
+        unknown = set(expect) - EXPECT_KEYS
+        if unknown:
+            raise InvalidInput(f"{path}:{n}: unknown expect key(s) {sorted(unknown)}")
+        if "priority_at_least" in expect and expect["priority_at_least"] not in PRIORITIES:
+            raise InvalidInput(f"{path}:{n}: priority_at_least must be one of {', '.join(PRIORITIES)}")
+        seen.add(cid)
+        cases.append(Case(cid, [t.strip() for t in turns], expect))
+    if not cases:
+        raise InvalidInput(f"{path}: no cases")
+    return cases
+
+
+def judge(expect: Dict[str, Any], outcome: Dict[str, Any], ticket: Optional[Dict[str, Any]]) -> bool:
+    ok = True
+    if "answer" in expect:
+        ok &= outcome.get("type") == "answer" and outcome.get("article_id") == expect["answer"]
+    if expect.get("no_answer"):
+        ok &= outcome.get("type") != "answer"
+    if expect.get("handoff"):
+        ok &= ticket is not None
+        if ticket is not None and "queue" in expect:
+            ok &= ticket["queue"] == expect["queue"]
+        if ticket is not None and "priority_at_least" in expect:
+            ok &= at_least(ticket["priority"], expect["priority_at_least"])
+    if expect.get("no_handoff"):
+        ok &= ticket is None
+    return bool(ok)
+
+
+def metrics(results: List[Dict[str, Any]]) -> Dict[str, Any]:
+    exp_answer = [r for r in results if "answer" in r["expect"]]
+    answers = [r for r in results if r["outcome"]["type"] == "answer"]
+    wrong = [
+        r
+        for r in answers
+        if r["expect"].get("no_answer") or r["outcome"].get("article_id") != r["expect"].get("answer")
+    ]
+    exp_handoff = [r for r in results if r["expect"].get("handoff")]
+    exp_none = [r for r in results if r["expect"].get("no_answer")]
+    top1 = [r for r in exp_answer if r.get("top1") == r["expect"]["answer"]]
+
+    def rate(n: int, d: int) -> Optional[float]:
+        return round(n / d, 4) if d else None
+
+    by_type: Dict[str, int] = {}
+    for r in results:
+        by_type[r["outcome"]["type"]] = by_type.get(r["outcome"]["type"], 0) + 1
+    return {
+        "cases": len(results),
+        "passed": sum(r["passed"] for r in results),
+        "pass_rate": rate(sum(r["passed"] for r in results), len(results)),
+        "correct_answer_rate": rate(
+            sum(1 for r in exp_answer if r["outcome"].get("article_id") == r["expect"]["answer"]
+                and r["outcome"]["type"] == "answer"),
+            len(exp_answer),
+        ),
+        "wrong_answer_rate": rate(len(wrong), len(answers)),
+        "answers_given": len(answers),
+        "wrong_answers": len(wrong),
+        "handoff_recall": rate(sum(1 for r in exp_handoff if r["ticket"] is not None), len(exp_handoff)),
+        "no_answer_accuracy": rate(sum(1 for r in exp_none if r["outcome"]["type"] != "answer"), len(exp_none)),
+        "r_at_1": rate(len(top1), len(exp_answer)),
+        "outcomes": by_type,
+    }
+
+
+async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
+    results: List[Dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for i, case in enumerate(cases):
+        conv, _token = engine.start(channel="eval")
+        turn = None
+        for text in case.turns:
+            turn = await engine.send(conv.id, text)
+        outcome = dict(turn.outcome)
+        ticket = engine.services.handoff.open_ticket_for(conv.id)
+        if outcome.get("type") == "handoff" and ticket is None:
+            outcome["type"] = "other"
+        tried = _last_tried(engine, conv.id)
+        result = {
+            "id": case.id,
+            "expect": case.expect,
+            "outcome": outcome,
+            "ticket": {"id": ticket["id"], "queue": ticket["queue"], "priority": ticket["priority"]} if ticket else None,
+            "top1": tried[0]["article_id"] if tried else None,
+        }
+        result["passed"] = judge(case.expect, outcome, ticket)
+        results.append(result)
+        if progress and (i + 1) % 200 == 0:
+            progress(i + 1, len(cases), time.perf_counter() - t0)
+    report = {
+        "cases": [{"id": r["id"], "outcome": r["outcome"], "passed": r["passed"], "expect": r["expect"],
+                   "top1": r["top1"]} for r in results],
+        "metrics": metrics(results),
+    }
+    report["metrics"]["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def _last_tried(engine, conversation_id: str) -> List[Dict[str, Any]]:
+    for m in reversed(engine.services.conversations.transcript(conversation_id)):
+        if m["sender"] == "bot" and m["data"].get("tried"):
+            return m["data"]["tried"]
+    return []
+
+
+def format_metrics(name: str, m: Dict[str, Any]) -> str:
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    return (
+        f"{name}: {m['cases']} cases, passed {pct(m['pass_rate'])} | correct answers {pct(m['correct_answer_rate'])}"
+        f" | wrong answers {pct(m['wrong_answer_rate'])} ({m['wrong_answers']}/{m['answers_given']})"
+        f" | hand-off recall {pct(m['handoff_recall'])} | no-answer accuracy {pct(m['no_answer_accuracy'])}"
+        f" | R@1 {pct(m['r_at_1'])} | {m['seconds']}s"
+    )

@@ -1,0 +1,76 @@
+"""The composition root: builds every service once, from the settings, and hands them out.
+
+Custom actions run inside Rasa and cannot receive arguments, so the running services are also registered
+process-wide (:func:`current`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+from tier0.config import Settings
+
+log = logging.getLogger("tier0")
+
+_current: Optional["Services"] = None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: "object"
+    conversations: "object"
+    kb: "object"
+    index: "object"
+    handoff: "object"
+    turns: "object"
+
+
+def build_services(settings: Settings, import_sample: bool = True, embedder=None) -> Services:
+    """Open the database, the KB and its search index (synced), the hand-off desk and the turn logic."""
+    import handoff.models  # noqa: F401  (tables)
+    import knowledge_base.models  # noqa: F401
+    from bot.turns import TurnService
+    from handoff.service import HandoffService
+    from knowledge_base.service import KnowledgeBase
+    from retrieval.decision import DecisionPolicy
+    from retrieval.embedder import load_embedder
+    from retrieval.search import SearchIndex
+    from tier0.conversations import ConversationStore
+    from tier0.db import Database
+
+    db = Database(settings.db_url)
+    db.create_all()
+    conversations = ConversationStore(db)
+    kb = KnowledgeBase(db)
+    if import_sample and kb.count() == 0 and settings.sample_kb.is_dir():
+        report = kb.import_folder(settings.sample_kb)
+        log.warning("kb.sample_imported %s", report.summary())
+    if embedder is None:
+        embedder = load_embedder(settings.embedding_model, threads=settings.torch_threads)
+    index = SearchIndex(embedder, settings.index_dir)
+
+    def sync_index() -> None:
+        index.sync(kb.published(), kb.fingerprint())
+
+    sync_index()
+    kb.on_change(sync_index)
+    desk = HandoffService(db, conversations, default_queue=settings.default_queue)
+    policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)
+    turns = TurnService(kb, index, conversations, desk, policy)
+    return Services(settings, db, conversations, kb, index, desk, turns)
+
+
+def register(services: Optional[Services]) -> None:
+    global _current
+    _current = services
+
+
+def current() -> Services:
+    if _current is None:
+        from tier0.errors import NotReady
+
+        raise NotReady("tier0 services are not started")
+    return _current

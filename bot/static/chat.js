@@ -1,0 +1,116 @@
+// Minimal chat page for tier0: starts a conversation, sends messages, shows answers with their sources,
+// quick replies, and hand-off tickets. Polls the transcript so a person's replies appear after a hand-off.
+(function () {
+  "use strict";
+  const log = document.getElementById("log");
+  const form = document.getElementById("form");
+  const input = document.getElementById("text");
+  const sendBtn = document.getElementById("send");
+  const langSel = document.getElementById("lang");
+  const store = window.sessionStorage;
+  let conv = JSON.parse(store.getItem("tier0.conv") || "null");
+  let lastId = 0;
+  const shown = new Set();
+  const WHO = { en: { bot: "Assistant", agent: "Agent", system: "" }, fr: { bot: "Assistant", agent: "Conseiller", system: "" } };
+  langSel.value = (navigator.language || "en").slice(0, 2) === "fr" ? "fr" : "en";
+
+  function lang() { return langSel.value; }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function render(m) {
+    if (m.id && shown.has(m.id)) return;
+    if (m.id) { shown.add(m.id); lastId = Math.max(lastId, m.id); }
+    const li = el("li", "msg " + m.sender);
+    li.dataset.sender = m.sender;
+    if (m.sender !== "customer" && WHO[lang()][m.sender]) li.appendChild(el("span", "who", WHO[lang()][m.sender]));
+    li.appendChild(el("div", "text", m.text));
+    const data = m.data || {};
+    const sources = (data.sources || m.sources || []).filter(s => s.url);
+    if (sources.length) {
+      const d = el("div", "sources");
+      d.appendChild(document.createTextNode("Source: "));
+      sources.forEach((s, i) => {
+        const a = el("a", null, s.title);
+        a.href = s.url; a.target = "_blank"; a.rel = "noopener";
+        if (i) d.appendChild(document.createTextNode(", "));
+        d.appendChild(a);
+      });
+      li.appendChild(d);
+    }
+    const buttons = data.buttons || m.buttons || [];
+    if (buttons.length) {
+      const q = el("div", "quick");
+      buttons.forEach(b => {
+        const btn = el("button", null, b.title);
+        btn.type = "button";
+        btn.addEventListener("click", () => send(b.payload || b.title));
+        q.appendChild(btn);
+      });
+      li.appendChild(q);
+    }
+    log.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function error(text) { log.appendChild(el("li", "error", text)); }
+
+  async function api(path, opts) {
+    opts = opts || {};
+    opts.headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
+    if (conv) opts.headers.Authorization = "Bearer " + conv.token;
+    const r = await fetch(path, opts);
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : r.statusText);
+    return body;
+  }
+
+  async function ensureConversation() {
+    if (conv) return conv;
+    const started = await api("/api/conversations", { method: "POST", body: JSON.stringify({ language: lang() }) });
+    conv = { id: started.conversation_id, token: started.token };
+    store.setItem("tier0.conv", JSON.stringify(conv));
+    return conv;
+  }
+
+  async function send(text) {
+    text = (text || "").trim();
+    if (!text) return;
+    sendBtn.disabled = true;
+    try {
+      await ensureConversation();
+      const turn = await api("/api/conversations/" + conv.id + "/messages", { method: "POST", body: JSON.stringify({ text }) });
+      await poll();  // shows the customer's message and the bot's reply in transcript order
+      if (turn.ticket) document.body.dataset.ticket = turn.ticket.id;
+    } catch (e) {
+      error(e.message);
+    } finally {
+      sendBtn.disabled = false;
+      input.focus();
+    }
+  }
+
+  async function poll() {
+    if (!conv) return;
+    try {
+      const t = await api("/api/conversations/" + conv.id + "/messages?after=" + lastId);
+      t.messages.forEach(render);
+    } catch (e) {
+      if (/another customer|not found/.test(e.message)) { store.removeItem("tier0.conv"); conv = null; }
+    }
+  }
+
+  form.addEventListener("submit", ev => {
+    ev.preventDefault();
+    const text = input.value;
+    input.value = "";
+    send(text);
+  });
+  if (conv) poll();
+  setInterval(poll, 2000);
+})();

@@ -1,0 +1,196 @@
+"""What the bot does on a turn, once Rasa has understood it. The custom actions call these methods and nothing else.
+
+Each method returns a :class:`BotReply`: the messages to show (text, quick replies) and a machine-readable
+``outcome`` (answer / clarify / handoff / other) that the HTTP API and ``tier0 eval`` report.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from bot.messages import say
+from handoff.routing import queue_info
+from handoff.service import HandoffRequest, HandoffService
+from knowledge_base.service import KnowledgeBase
+from retrieval.decision import Decision, DecisionPolicy, Signals, decide
+from retrieval.search import Candidate, SearchIndex
+from tier0.conversations import ConversationStore
+
+log = logging.getLogger("tier0.bot")
+
+EXCERPT_CHARS = 700
+
+
+@dataclass
+class BotMessage:
+    text: str
+    buttons: List[Dict[str, str]] = field(default_factory=list)
+    sources: List[Dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class BotReply:
+    messages: List[BotMessage]
+    outcome: Dict[str, Any]
+    tried: List[Dict[str, Any]] = field(default_factory=list)  # candidates the bot considered this turn
+
+
+@dataclass
+class TurnContext:
+    conversation_id: str
+    text: str
+    intent: Optional[str]
+    intent_confidence: float
+    language: str
+
+
+def excerpt(body: str, limit: int = EXCERPT_CHARS) -> str:
+    """The first paragraphs of an article body, cut at a paragraph or sentence end near ``limit``."""
+    body = body.strip()
+    if len(body) <= limit:
+        return body
+    cut = body.rfind("\n\n", 0, limit)
+    if cut < limit // 3:
+        cut = max(body.rfind(". ", 0, limit) + 1, 0) or limit
+    return body[:cut].rstrip() + " …"
+
+
+class TurnService:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        index: SearchIndex,
+        conversations: ConversationStore,
+        handoff: HandoffService,
+        policy: DecisionPolicy,
+    ):
+        self.kb = kb
+        self.index = index
+        self.conversations = conversations
+        self.handoff = handoff
+        self.policy = policy
+
+    # -- questions -------------------------------------------------------------------------------
+    def answer_question(self, ctx: TurnContext) -> BotReply:
+        conv = self.conversations.get(ctx.conversation_id)
+        candidates = self.index.search(ctx.text, lang=ctx.language, k=5)
+        signals = Signals(ctx.intent, ctx.intent_confidence, conv.low_confidence_streak, ctx.language)
+        decision = decide(candidates, signals, self.policy)
+        streak = conv.low_confidence_streak + 1 if decision.low_confidence else 0
+        if streak != conv.low_confidence_streak:
+            self.conversations.update(ctx.conversation_id, low_confidence_streak=streak)
+        return self._render(ctx, decision, candidates)
+
+    def hand_off(self, ctx: TurnContext) -> BotReply:
+        """An explicit request, 'that did not help' or frustration: the KB is still searched, for routing."""
+        candidates = self.index.search(ctx.text, lang=ctx.language, k=5)
+        signals = Signals(ctx.intent, ctx.intent_confidence, 0, ctx.language)
+        decision = decide(candidates, signals, self.policy)
+        if not decision.is_handoff:  # an intent that is not a hand-off intent was routed here
+            decision = Decision("handoff", decision.confidence, reason="customer_request")
+        return self._render(ctx, decision, candidates)
+
+    def _previously_tried(self, conversation_id: str) -> List[Dict[str, Any]]:
+        for m in reversed(self.conversations.transcript(conversation_id)):
+            if m["sender"] == "bot" and m["data"].get("tried"):
+                return list(m["data"]["tried"])
+        return []
+
+    def feedback(self, ctx: TurnContext) -> BotReply:
+        """yes / no after the bot's last reply."""
+        last = self._last_bot_outcome(ctx.conversation_id)
+        if ctx.intent == "deny" and last in ("answer", "clarify"):
+            reason = "not_helpful" if last == "answer" else "low_confidence"
+            return self._handoff_reply(ctx, reason, confidence=None, candidates=[], queue=None, category=None)
+        key = "feedback_yes" if ctx.intent == "affirm" and last == "answer" else "feedback_prompt"
+        return BotReply([BotMessage(say(key, ctx.language))], {"type": "other"})
+
+    # -- rendering -------------------------------------------------------------------------------
+    def _render(self, ctx: TurnContext, d: Decision, candidates: List[Candidate]) -> BotReply:
+        lang = ctx.language
+        if d.kind == "answer":
+            art = self.kb.get(d.article.article_id)
+            source = {**d.article.as_dict(), "url": f"/api/articles/{art.id}"}
+            text = f"{say('answer_intro', lang)}\n\n**{art.title}**\n\n{excerpt(art.body)}"
+            return BotReply(
+                [BotMessage(text, sources=[source]), BotMessage(say("answer_followup", lang))],
+                {"type": "answer", "article_id": art.id, "confidence": round(d.confidence, 4)},
+                tried=[c.as_dict() for c in candidates],
+            )
+        if d.kind == "clarify":
+            buttons = [{"title": c.title, "payload": c.title} for c in d.options]
+            if d.options:
+                key = "clarify_rephrase_options" if d.low_confidence else "clarify_choice"
+            else:
+                key = "clarify_rephrase"
+            return BotReply(
+                [BotMessage(say(key, lang), buttons=buttons, sources=[c.as_dict() for c in d.options])],
+                {
+                    "type": "clarify",
+                    "confidence": round(d.confidence, 4),
+                    "options": [c.article_id for c in d.options],
+                },
+                tried=[c.as_dict() for c in candidates],
+            )
+        return self._handoff_reply(
+            ctx,
+            d.reason or "customer_request",
+            confidence=d.confidence,
+            candidates=candidates,
+            queue=d.queue,
+            category=d.article.category if d.article is not None and d.queue else None,
+        )
+
+    def _handoff_reply(
+        self,
+        ctx: TurnContext,
+        reason: str,
+        confidence: Optional[float],
+        candidates: List[Candidate],
+        queue: Optional[str],
+        category: Optional[str],
+    ) -> BotReply:
+        # What the bot tried: this turn's search when it found something relevant, else the last question's.
+        tried = [c.as_dict() for c in candidates]
+        if not candidates or candidates[0].score < self.policy.option_floor:
+            tried = self._previously_tried(ctx.conversation_id) or tried
+        existing = self.handoff.open_ticket_for(ctx.conversation_id)
+        ticket = self.handoff.create(
+            HandoffRequest(
+                conversation_id=ctx.conversation_id,
+                reason=reason,
+                confidence=round(confidence, 4) if confidence is not None else None,
+                candidates=tried,
+                article_queue=queue,
+                category=category or (tried[0].get("category") if tried else None),
+                language=ctx.language,
+            )
+        )
+        team = queue_info(ticket["queue"]).display(ctx.language)
+        if existing is not None:
+            text = say("handoff_existing", ctx.language, team=team, ticket=ticket["id"])
+        else:
+            text = say(
+                "handoff",
+                ctx.language,
+                team=team,
+                ticket=ticket["id"],
+                position=ticket.get("position", 1),
+                wait=max(1, ticket.get("expected_wait_minutes") or 1),
+            )
+        outcome = {
+            "type": "handoff",
+            "ticket_id": ticket["id"],
+            "queue": ticket["queue"],
+            "priority": ticket["priority"],
+            "reason": ticket["reason"],
+        }
+        return BotReply([BotMessage(text)], outcome, tried=tried)
+
+    def _last_bot_outcome(self, conversation_id: str) -> Optional[str]:
+        for m in reversed(self.conversations.transcript(conversation_id)):
+            if m["sender"] == "bot" and m["data"].get("outcome"):
+                return m["data"]["outcome"].get("type")
+        return None

@@ -1,0 +1,46 @@
+"""Tickets and their audit trail."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Integer, String, Text
+
+from tier0.db import Base, utcnow
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(32), ForeignKey("conversations.id"), index=True, nullable=False)
+    status = Column(String(16), nullable=False, default="waiting", index=True)
+    queue = Column(String(100), nullable=False, index=True)
+    level = Column(Integer, nullable=False, default=1)
+    priority = Column(String(10), nullable=False, default="normal")
+    priority_rule = Column(String(200), nullable=True)
+    reason = Column(String(32), nullable=False)
+    confidence = Column(Float, nullable=True)
+    language = Column(String(8), nullable=True)
+    channel = Column(String(16), nullable=False, default="web")
+    category = Column(String(100), nullable=True)
+    customer = Column(JSON, nullable=False, default=dict)
+    candidates = Column(JSON, nullable=False, default=list)  # what the bot tried: articles with scores
+    transcript = Column(JSON, nullable=False, default=list)  # the conversation up to the hand-off
+    summary = Column(Text, nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    @property
+    def reference(self) -> str:
+        return f"T-{self.id}"
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_events"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"), index=True, nullable=False)
+    kind = Column(String(32), nullable=False)
+    actor = Column(String(100), nullable=False)
+    note = Column(Text, nullable=True)
+    data = Column(JSON, nullable=False, default=dict)
+    created_at = Column(DateTime, nullable=False, default=utcnow)

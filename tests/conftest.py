@@ -1,0 +1,70 @@
+"""Shared fixtures. Everything is real: a SQLite file, the embedding model from its package, the Rasa model
+trained from bot/ (cached by the hash of its inputs under var/models, like `tier0 serve` does).
+
+A guard refuses any network connection that does not go to this machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_KB = REPO / "data" / "sample_kb"
+SAMPLE_CASES = REPO / "data" / "sample_cases.jsonl"
+MODEL_CACHE = REPO / "var" / "models"
+
+_real_connect = socket.socket.connect
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return True
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self, address):
+    if not _is_local(address):
+        raise RuntimeError(f"test tried to reach the network: {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+def make_settings(home: Path, **overrides):
+    from tier0.config import Settings
+
+    return Settings(home=home, sample_kb=SAMPLE_KB, model_cache=MODEL_CACHE, **overrides)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from retrieval.embedder import load_embedder
+
+    return load_embedder("all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory, embedder):
+    """The whole product on the sample KB: services, trained Rasa model, in-process actions."""
+    from bot.runtime import build_engine
+
+    home = tmp_path_factory.mktemp("tier0-home")
+    return build_engine(make_settings(home), embedder=embedder)

@@ -1,0 +1,144 @@
+"""The chat API end to end: trained Rasa model, real embeddings, real SQLite, in-process actions."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    with TestClient(create_app(engine=engine)) as c:
+        yield c
+
+
+def start(client, **body):
+    r = client.post("/api/conversations", json=body or None)
+    assert r.status_code == 201, r.text
+    d = r.json()
+    return d["conversation_id"], {"Authorization": f"Bearer {d['token']}"}
+
+
+def say(client, cid, auth, text):
+    r = client.post(f"/api/conversations/{cid}/messages", json={"text": text}, headers=auth)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_question_is_answered_with_a_cited_article(client):
+    cid, auth = start(client)
+    turn = say(client, cid, auth, "I forgot my password, how can I get back into my account?")
+    assert turn["outcome"]["type"] == "answer"
+    assert turn["outcome"]["article_id"] == "reset-password-en"
+    assert 0 < turn["outcome"]["confidence"] <= 1.01
+    source = turn["messages"][0]["sources"][0]
+    assert source["article_id"] == "reset-password-en" and source["url"] == "/api/articles/reset-password-en"
+    article = client.get(source["url"]).json()
+    assert article["title"] in turn["messages"][0]["text"]
+    assert turn["ticket"] is None
+
+
+def test_french_question_gets_a_french_answer(client):
+    cid, auth = start(client)
+    turn = say(client, cid, auth, "j'ai oublié mon mot de passe")
+    assert turn["language"] == "fr"
+    assert turn["outcome"] == {**turn["outcome"], "type": "answer", "article_id": "reset-password-fr"}
+    assert turn["messages"][0]["text"].startswith("Voici ce que j'ai trouvé")
+
+
+def test_greeting_is_small_talk_in_the_customers_language(client):
+    cid, auth = start(client)
+    assert say(client, cid, auth, "bonjour")["messages"][0]["text"].startswith("Bonjour")
+    turn = say(client, cid, auth, "hello")
+    assert turn["outcome"]["type"] == "other" and turn["ticket"] is None
+    assert turn["messages"][0]["text"].startswith("Hello")
+
+
+def test_handoff_carries_the_whole_transcript_and_silences_the_bot(client):
+    cid, auth = start(client, customer={"name": "Ada", "email": "ada@example.com"})
+    say(client, cid, auth, "hello")
+    say(client, cid, auth, "how long does delivery take to Belgium?")
+    turn = say(client, cid, auth, "I want to talk to a human please")
+    assert turn["outcome"]["type"] == "handoff"
+    ticket = turn["ticket"]
+    assert ticket["reason"] == "customer_request" and ticket["queue"] == "tier1"
+    assert ticket["id"] in turn["messages"][0]["text"]  # the customer gets the reference
+    assert "customer service" in turn["messages"][0]["text"]
+    customer_lines = [m["text"] for m in ticket["transcript"] if m["sender"] == "customer"]
+    assert customer_lines == ["hello", "how long does delivery take to Belgium?", "I want to talk to a human please"]
+    assert any(m["sender"] == "bot" for m in ticket["transcript"])
+    assert ticket["candidates"] and all("score" in c and "article_id" in c for c in ticket["candidates"])
+    assert ticket["candidates"][0]["article_id"].startswith("delivery")  # what the bot tried for the question
+    assert ticket["customer"] == {"name": "Ada", "email": "ada@example.com"}
+    assert ticket["language"] == "en" and ticket["channel"] == "web" and ticket["priority"] == "normal"
+
+    after = say(client, cid, auth, "hello? are you there?")
+    assert after["messages"] == [] and after["outcome"]["ticket_id"] == ticket["id"]
+    transcript = client.get(f"/api/conversations/{cid}/messages", headers=auth).json()
+    assert transcript["status"] == "handed_off"
+    assert transcript["messages"][-1]["text"] == "hello? are you there?"
+
+
+def test_refund_topic_goes_to_billing_without_an_answer(client):
+    cid, auth = start(client)
+    turn = say(client, cid, auth, "I was charged twice for my order, I want my money back")
+    assert turn["outcome"]["type"] == "handoff"
+    assert turn["ticket"]["queue"] == "billing"
+    assert turn["ticket"]["reason"] in ("needs_authority", "customer_request")
+
+
+def test_legal_threat_is_urgent(client):
+    cid, auth = start(client)
+    turn = say(client, cid, auth, "je vais porter plainte contre vous, c'est inadmissible")
+    assert turn["outcome"]["type"] == "handoff"
+    assert turn["ticket"]["priority"] == "urgent" and turn["ticket"]["language"] == "fr"
+    assert "réclamations" in turn["messages"][0]["text"] or "service client" in turn["messages"][0]["text"]
+
+
+def test_two_unsure_turns_in_a_row_hand_off(client):
+    cid, auth = start(client)
+    first = say(client, cid, auth, "what is the capital of Australia?")
+    assert first["outcome"]["type"] == "clarify"
+    second = say(client, cid, auth, "who won the football world cup in 1998?")
+    assert second["outcome"]["type"] == "handoff"
+    assert second["ticket"]["reason"] == "repeated_failure"
+
+
+def test_only_the_token_holder_reads_or_writes(client):
+    cid, auth = start(client)
+    other, other_auth = start(client)
+    say(client, cid, auth, "hi")
+    assert client.get(f"/api/conversations/{cid}/messages").status_code == 403
+    assert client.get(f"/api/conversations/{cid}/messages", headers=other_auth).status_code == 403
+    r = client.post(f"/api/conversations/{cid}/messages", json={"text": "x"}, headers=other_auth)
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert client.get("/api/conversations/nope/messages", headers=auth).status_code == 404
+    assert len(client.get(f"/api/conversations/{other}/messages", headers=other_auth).json()["messages"]) == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"text": ""}, {"text": "x" * 4001}, {"text": 42}, {}, {"message": "hi"}],
+)
+def test_bad_messages_get_a_clear_4xx_and_lose_nothing(client, payload):
+    cid, auth = start(client)
+    say(client, cid, auth, "hello")
+    r = client.post(f"/api/conversations/{cid}/messages", json=payload, headers=auth)
+    assert r.status_code == 422 and r.json()["detail"]
+    assert len(client.get(f"/api/conversations/{cid}/messages", headers=auth).json()["messages"]) == 2
+
+
+def test_malformed_requests_are_4xx(client):
+    r = client.post("/api/conversations", data="{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert client.post("/api/conversations", json={"language": "de"}).status_code == 422
+    assert client.get("/api/articles/does-not-exist").status_code == 404
+    cid, auth = start(client)
+    assert client.get(f"/api/conversations/{cid}/messages?after=-1", headers=auth).status_code == 422
+
+
+def test_openapi_documents_the_widget_api(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/conversations" in paths and "/api/conversations/{conversation_id}/messages" in paths
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert "<form" in client.get("/").text

@@ -1,0 +1,99 @@
+"""`tier0 eval` and the other commands, through the console script's entry point."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli import main
+from bot.evaluation import judge, load_cases, metrics
+from tier0.errors import InvalidInput
+
+from ..conftest import MODEL_CACHE, REPO, SAMPLE_KB
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIER0_MODEL_CACHE", str(MODEL_CACHE))
+    return tmp_path / "home"
+
+
+def test_eval_reports_outcomes_and_metrics(tmp_path, home, capsys):
+    cases = tmp_path / "cases.jsonl"
+    rows = [
+        {"id": "pw", "turns": ["I forgot my password"], "expect": {"answer": "reset-password-en"}},
+        {"id": "human", "turns": ["I want to speak to a human"], "expect": {"handoff": True}},
+        {"id": "refund", "turns": ["j'ai été prélevé deux fois"], "expect": {"handoff": True, "queue": "billing"}},
+        {"id": "hi", "turns": ["bonjour"], "expect": {"no_answer": True, "no_handoff": True}},
+        {"id": "two", "turns": ["hello", "how do I return an item?", "that didn't help"],
+         "expect": {"handoff": True}},
+    ]
+    cases.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "report.json"
+    code = main(["--home", str(home), "eval", "--kb", str(SAMPLE_KB), "--cases", str(cases), "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    by_id = {c["id"]: c for c in report["cases"]}
+    assert by_id["pw"]["outcome"]["type"] == "answer" and by_id["pw"]["outcome"]["article_id"] == "reset-password-en"
+    assert by_id["human"]["outcome"]["type"] == "handoff" and by_id["human"]["outcome"]["ticket_id"].startswith("T-")
+    assert by_id["refund"]["outcome"]["queue"] == "billing"
+    assert by_id["hi"]["outcome"]["type"] == "other"
+    assert by_id["two"]["outcome"]["reason"] == "not_helpful"
+    assert all(c["passed"] for c in report["cases"]), report["cases"]
+    m = report["metrics"]
+    assert m["correct_answer_rate"] == 1.0 and m["handoff_recall"] == 1.0 and m["wrong_answer_rate"] == 0.0
+    assert "correct answers 100.0%" in capsys.readouterr().out
+
+
+def test_bad_cases_file_is_one_line_and_exit_2(tmp_path, home, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "turns": ["hi"], "expect": {"no_answer": true}}\n{oops\n')
+    assert main(["--home", str(home), "eval", "--kb", str(SAMPLE_KB), "--cases", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tier0: error: ") and f"{bad}:2: invalid JSON" in err and "\n" not in err
+
+
+def test_cases_validation():
+    with pytest.raises(InvalidInput, match="no such cases file"):
+        load_cases(REPO / "nope.jsonl")
+
+
+def test_judge_and_metrics_follow_the_eval_readme():
+    assert judge({"answer": "a"}, {"type": "answer", "article_id": "a"}, None)
+    assert not judge({"answer": "a"}, {"type": "answer", "article_id": "b"}, None)
+    assert judge({"no_answer": True}, {"type": "clarify"}, None)
+    ticket = {"queue": "billing", "priority": "high"}
+    assert judge({"handoff": True, "queue": "billing", "priority_at_least": "normal"}, {"type": "handoff"}, ticket)
+    assert not judge({"handoff": True, "priority_at_least": "urgent"}, {"type": "handoff"}, ticket)
+    assert not judge({"no_handoff": True}, {"type": "handoff"}, ticket)
+    results = [
+        {"expect": {"answer": "a"}, "outcome": {"type": "answer", "article_id": "a"}, "ticket": None, "passed": 1},
+        {"expect": {"answer": "b"}, "outcome": {"type": "answer", "article_id": "a"}, "ticket": None, "passed": 0},
+        {"expect": {"no_answer": True}, "outcome": {"type": "answer", "article_id": "a"}, "ticket": None, "passed": 0},
+        {"expect": {"handoff": True}, "outcome": {"type": "handoff"}, "ticket": ticket, "passed": 1},
+    ]
+    m = metrics(results)
+    assert m["correct_answer_rate"] == 0.5 and m["wrong_answer_rate"] == round(2 / 3, 4)
+    assert m["handoff_recall"] == 1.0
+
+
+def test_kb_import_command_reports_bad_files(tmp_path, home, capsys):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "ok.md").write_text("---\nid: ok\ntitle: OK\nlang: en\n---\nBody.\n")
+    (folder / "bad.md").write_text("---\nid: bad\n---\n")
+    assert main(["--home", str(home), "kb", "import", str(folder)]) == 1
+    captured = capsys.readouterr()
+    assert "1 created" in captured.out and "bad.md:2: required key 'title'" in captured.err
+    assert main(["--home", str(home), "kb", "import", str(folder)]) == 1
+    assert "0 created, 0 updated, 1 unchanged" in capsys.readouterr().out
+
+
+def test_help_is_fast_and_lists_the_commands():
+    exe = REPO / ".venv" / "bin" / "tier0"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
+    out = subprocess.run(cmd + ["--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    for word in ("serve", "train", "kb", "eval"):
+        assert word in out.stdout

@@ -1,0 +1,64 @@
+"""The real embedding model + FAISS on disk, kept in step with the KB."""
+
+import json
+
+import knowledge_base.models  # noqa: F401
+from knowledge_base.markdown import ArticleData
+from knowledge_base.service import KnowledgeBase
+from retrieval.search import SearchIndex, chunk_body
+from tier0.db import Database
+
+from ..conftest import SAMPLE_KB
+
+
+def _kb(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
+    db.create_all()
+    kb = KnowledgeBase(db)
+    kb.import_folder(SAMPLE_KB)
+    return kb
+
+
+def test_search_finds_the_article_and_persists(tmp_path, embedder):
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    stats = index.sync(kb.published(), kb.fingerprint())
+    assert stats["added"] == kb.count() and len(index) == kb.count()
+    hits = index.search("I forgot my password and cannot log in", lang="en")
+    assert hits[0].article_id == "reset-password-en"
+    assert hits[0].score > hits[1].score
+    assert all(0 <= h.score <= 1.01 for h in hits)
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert manifest["model"] == "all-minilm-l6-v2" and len(manifest["hashes"]) == kb.count()
+
+    reopened = SearchIndex(embedder, tmp_path / "index")  # restart: loads from disk, nothing to re-embed
+    assert reopened.sync(kb.published(), kb.fingerprint()) == {"added": 0, "removed": 0}
+    assert reopened.search("I forgot my password and cannot log in", lang="en")[0].article_id == "reset-password-en"
+
+
+def test_prefers_the_customers_language(tmp_path, embedder):
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    fr = index.search("j'ai oublié mon mot de passe", lang="fr")
+    assert fr[0].lang == "fr"
+
+
+def test_changes_reembed_only_what_changed(tmp_path, embedder):
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    kb.upsert(ArticleData(id="pet-policy", title="Can I bring my dog to a store?", lang="en",
+                          body="Dogs on a leash are welcome in every Nuvola store."))
+    assert index.sync(kb.published(), kb.fingerprint()) == {"added": 1, "removed": 0}
+    assert index.search("are dogs allowed in your shops", lang="en")[0].article_id == "pet-policy"
+    kb.set_status("pet-policy", "archived")
+    assert index.sync(kb.published(), kb.fingerprint()) == {"added": 0, "removed": 1}
+    assert all(h.article_id != "pet-policy" for h in index.search("are dogs allowed in your shops"))
+
+
+def test_long_bodies_are_chunked_on_paragraphs():
+    body = "\n\n".join(" ".join(f"w{i}_{j}" for j in range(50)) for i in range(5))
+    chunks = chunk_body(body, max_words=120)
+    assert [len(c.split()) for c in chunks] == [100, 100, 50]
+    assert chunk_body(" ".join(["x"] * 300), max_words=120) == [" ".join(["x"] * 120)] * 2 + [" ".join(["x"] * 60)]

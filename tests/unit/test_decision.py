@@ -1,0 +1,69 @@
+from retrieval.decision import DecisionPolicy, Signals, decide
+from retrieval.search import Candidate
+
+POLICY = DecisionPolicy(answer_threshold=0.6, clarify_margin=0.04, option_floor=0.4, topic_threshold=0.55)
+
+
+def cand(aid, score, handoff=None, category=None):
+    return Candidate(aid, aid.title(), "en", score, score, "question", aid, category, handoff)
+
+
+def test_confident_and_clear_answers_with_the_top_article():
+    d = decide([cand("reset", 0.82), cand("delete", 0.55)], Signals("ask_question", 0.9), POLICY)
+    assert d.kind == "answer"
+    assert d.article.article_id == "reset"
+    assert d.confidence == 0.82
+
+
+def test_two_close_confident_candidates_ask_which_one():
+    d = decide([cand("refund-status", 0.75), cand("return", 0.73), cand("x", 0.3)], Signals("ask_question"), POLICY)
+    assert d.kind == "clarify"
+    assert [c.article_id for c in d.options] == ["refund-status", "return"]
+    assert not d.low_confidence
+
+
+def test_low_confidence_first_time_clarifies_then_hands_off():
+    cands = [cand("a", 0.5), cand("b", 0.45), cand("c", 0.2)]
+    first = decide(cands, Signals("ask_question", low_confidence_streak=0), POLICY)
+    assert first.kind == "clarify" and first.low_confidence
+    assert [c.article_id for c in first.options] == ["a", "b"]  # c is under the option floor
+    second = decide(cands, Signals("ask_question", low_confidence_streak=1), POLICY)
+    assert second.kind == "handoff" and second.reason == "repeated_failure"
+
+
+def test_no_candidates_at_all_clarifies_without_options():
+    d = decide([], Signals("nlu_fallback"), POLICY)
+    assert d.kind == "clarify" and d.options == [] and d.confidence == 0.0
+
+
+def test_explicit_intents_always_hand_off_whatever_the_retrieval():
+    strong = [cand("reset", 0.99)]
+    for intent, reason in [
+        ("request_human", "customer_request"),
+        ("not_helpful", "not_helpful"),
+        ("frustration", "frustration"),
+    ]:
+        d = decide(strong, Signals(intent, 0.9), POLICY)
+        assert d.kind == "handoff" and d.reason == reason
+
+
+def test_handoff_topic_is_never_answered_and_routes_to_its_queue():
+    d = decide([cand("refund-request", 0.9, handoff="billing")], Signals("ask_question"), POLICY)
+    assert d.kind == "handoff"
+    assert d.reason == "needs_authority"
+    assert d.queue == "billing"
+
+
+def test_request_for_a_person_about_a_handoff_topic_goes_to_that_queue():
+    d = decide([cand("refund-request", 0.7, handoff="billing")], Signals("request_human"), POLICY)
+    assert (d.kind, d.reason, d.queue) == ("handoff", "customer_request", "billing")
+
+
+def test_weak_match_on_a_handoff_topic_is_not_routed_there():
+    d = decide([cand("refund-request", 0.3, handoff="billing")], Signals("request_human"), POLICY)
+    assert d.queue is None
+
+
+def test_handoff_topics_are_not_offered_as_quick_replies():
+    d = decide([cand("refund-request", 0.5, handoff="billing"), cand("refund-status", 0.45)], Signals(), POLICY)
+    assert [c.article_id for c in d.options] == ["refund-status"]

@@ -1,0 +1,40 @@
+import pytest
+
+from handoff.priority import PRIORITIES, at_least, bump, compute_priority
+from handoff.routing import route
+
+
+@pytest.mark.parametrize(
+    "texts, reason, expected, rule",
+    [
+        (["I want to talk to a human"], "customer_request", "normal", "reason_default"),
+        (["je vais porter plainte contre vous"], "frustration", "urgent", "legal_threat"),
+        (["My lawyer will contact you"], "customer_request", "urgent", "legal_threat"),
+        (["c'est la troisième fois que je vous écris"], "customer_request", "high", "repeated_contact"),
+        (["this is the 3rd time I contact you"], "not_helpful", "high", "repeated_contact"),
+        (["WHERE IS MY ORDER I PAID TWO WEEKS AGO"], "customer_request", "high", "anger"),
+        (["you are useless"], "frustration", "high", "anger"),
+        (["c'est inadmissible"], "customer_request", "high", "anger"),
+    ],
+)
+def test_priority_rules(texts, reason, expected, rule):
+    assert compute_priority(reason, texts) == (expected, rule)
+
+
+def test_vip_customer_goes_one_step_up_and_the_rule_says_so():
+    assert compute_priority("customer_request", ["hello"], "VIP") == ("high", "reason_default+vip_customer")
+    assert compute_priority("customer_request", ["I will sue"], "vip") == ("urgent", "legal_threat+vip_customer")
+
+
+def test_bump_and_order():
+    assert bump("low") == "normal" and bump("urgent") == "urgent" and bump("high", -5) == "low"
+    assert at_least("urgent", "high") and not at_least("normal", "high")
+    assert PRIORITIES == ("low", "normal", "high", "urgent")
+
+
+def test_route_prefers_the_topic_queue():
+    assert route("needs_authority", "billing") == "billing"
+    assert route("customer_request", None) == "tier1"
+    assert route("customer_request", None, default_queue="frontline") == "frontline"
+    with pytest.raises(ValueError):
+        route("because", None)

@@ -1,0 +1,65 @@
+"""One settings object for the whole product.
+
+Every knob is an environment variable prefixed ``TIER0_`` (``TIER0_HOME``, ``TIER0_DATABASE_URL`` ...).
+Built lazily by :func:`get_settings` so importing a module never reads the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseSettings, validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    # Where runtime state lives: the SQLite file, the FAISS index, trained Rasa models.
+    home: Path = REPO_ROOT / "var"
+    # SQLAlchemy URL; default is a SQLite file inside ``home``.
+    database_url: Optional[str] = None
+    # Folder of Markdown articles imported at first start when the KB is empty.
+    sample_kb: Path = REPO_ROOT / "data" / "sample_kb"
+    # Embedding model: a name from retrieval.models.MODELS or a local folder.
+    embedding_model: str = "all-minilm-l6-v2"
+    # Decision knobs (see retrieval.decision.DecisionPolicy).
+    answer_threshold: float = 0.62
+    clarify_margin: float = 0.04
+    # Default tier-1 queue for hand-offs without a more specific route.
+    default_queue: str = "tier1"
+    # Company name shown in bot messages.
+    company_name: str = "Nuvola"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    torch_threads: int = 1
+    # Optional overrides of where trained Rasa models and the vector index live (default: inside ``home``).
+    model_cache: Optional[Path] = None
+    index_cache: Optional[Path] = None
+
+    class Config:
+        env_prefix = "TIER0_"
+
+    @validator("home", "sample_kb", pre=False)
+    def _absolute(cls, v: Path) -> Path:  # noqa: N805
+        return Path(v).expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'tier0.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.index_cache) if self.index_cache else self.home / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.model_cache) if self.model_cache else self.home / "models"
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,169 @@
+"""Conversations and their messages: the transcript every other part reads.
+
+A conversation is owned by the bot until it is handed off; from then on the bot stays silent in it
+(``status == "handed_off"``) and a person answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy.orm import Session
+
+from tier0.db import Base, Database, utcnow
+from tier0.errors import Forbidden, InvalidInput, NotFound
+
+CHANNELS = ("web", "email", "api", "eval")
+SENDERS = ("customer", "bot", "agent", "system")
+MAX_MESSAGE_CHARS = 4000
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id = Column(String(32), primary_key=True)
+    token_hash = Column(String(64), nullable=False)
+    channel = Column(String(16), nullable=False, default="web")
+    language = Column(String(8), nullable=True)
+    customer = Column(JSON, nullable=False, default=dict)
+    status = Column(String(16), nullable=False, default="bot")  # bot | handed_off
+    low_confidence_streak = Column(Integer, nullable=False, default=0)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(32), ForeignKey("conversations.id"), index=True, nullable=False)
+    sender = Column(String(16), nullable=False)
+    text = Column(Text, nullable=False, default="")
+    data = Column(JSON, nullable=False, default=dict)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+@dataclass
+class ConversationView:
+    id: str
+    channel: str
+    language: Optional[str]
+    customer: Dict[str, Any]
+    status: str
+    low_confidence_streak: int
+
+    @classmethod
+    def of(cls, c: Conversation) -> "ConversationView":
+        return cls(c.id, c.channel, c.language, dict(c.customer or {}), c.status, c.low_confidence_streak)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def message_dict(m: Message) -> Dict[str, Any]:
+    return {
+        "id": m.id,
+        "sender": m.sender,
+        "text": m.text,
+        "data": m.data or {},
+        "created_at": m.created_at.isoformat() + "Z",
+    }
+
+
+class ConversationStore:
+    """Creates conversations, checks their tokens and keeps their transcript."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def start(
+        self,
+        channel: str = "web",
+        language: Optional[str] = None,
+        customer: Optional[Dict[str, Any]] = None,
+    ) -> tuple:
+        """Open a conversation; returns ``(ConversationView, token)``. The token is shown once."""
+        if channel not in CHANNELS:
+            raise InvalidInput(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}")
+        token = secrets.token_urlsafe(24)
+        conv = Conversation(
+            id=uuid.uuid4().hex,
+            token_hash=_hash_token(token),
+            channel=channel,
+            language=language,
+            customer=dict(customer or {}),
+        )
+        with self.db.session() as s:
+            s.add(conv)
+        return ConversationView.of(conv), token
+
+    def _get(self, s: Session, conversation_id: str) -> Conversation:
+        conv = s.get(Conversation, conversation_id)
+        if conv is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        return conv
+
+    def get(self, conversation_id: str) -> ConversationView:
+        with self.db.session() as s:
+            return ConversationView.of(self._get(s, conversation_id))
+
+    def authorize(self, conversation_id: str, token: Optional[str]) -> ConversationView:
+        """Return the conversation if ``token`` is its customer token, else raise Forbidden/NotFound."""
+        with self.db.session() as s:
+            conv = self._get(s, conversation_id)
+            if not token or not hmac.compare_digest(conv.token_hash, _hash_token(token)):
+                raise Forbidden("this conversation belongs to another customer token")
+            return ConversationView.of(conv)
+
+    def add_message(
+        self, conversation_id: str, sender: str, text: str, data: Optional[Dict[str, Any]] = None
+    ) -> Dict[str, Any]:
+        if sender not in SENDERS:
+            raise InvalidInput(f"unknown sender {sender!r}")
+        with self.db.session() as s:
+            self._get(s, conversation_id)
+            m = Message(conversation_id=conversation_id, sender=sender, text=text, data=dict(data or {}))
+            s.add(m)
+            s.flush()
+            return message_dict(m)
+
+    def transcript(self, conversation_id: str, after_id: int = 0) -> List[Dict[str, Any]]:
+        with self.db.session() as s:
+            self._get(s, conversation_id)
+            rows = s.execute(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.id > after_id)
+                .order_by(Message.id)
+            ).scalars()
+            return [message_dict(m) for m in rows]
+
+    def update(self, conversation_id: str, **fields: Any) -> ConversationView:
+        allowed = {"language", "status", "low_confidence_streak", "customer"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InvalidInput(f"cannot update {sorted(unknown)}")
+        with self.db.session() as s:
+            conv = self._get(s, conversation_id)
+            for k, v in fields.items():
+                setattr(conv, k, v)
+            s.flush()
+            return ConversationView.of(conv)
+
+
+def validate_text(text: Any) -> str:
+    """A customer message: a non-empty string of at most MAX_MESSAGE_CHARS characters."""
+    if not isinstance(text, str):
+        raise InvalidInput("message text must be a string")
+    text = text.strip()
+    if not text:
+        raise InvalidInput("message text is empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidInput(f"message text is longer than {MAX_MESSAGE_CHARS} characters")
+    return text
