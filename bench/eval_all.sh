@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Replay every public suite in ../shared/eval/public and the sample suite; JSON reports go to bench/out/.
-# Usage: bash bench/eval_all.sh [SUITE ...]      (from the repository root, after `make install`)
+# Replay every public suite in ../shared/eval/public and the sample suite through `tier0 eval`, two suites at a
+# time (one per core; each process runs torch on one thread). JSON reports go to bench/out/eval-<suite>.json.
+# Usage (from the repository root, after `make install`):  bash bench/eval_all.sh [SUITE ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${TIER0_EVAL_DIR:-../shared/eval/public}
+jobs=${TIER0_EVAL_JOBS:-2}
 mkdir -p bench/out
 suites=("$@")
 if [ ${#suites[@]} -eq 0 ]; then
-  suites=(sample)
-  for d in "$shared"/*/; do suites+=("$(basename "$d")"); done
+  # largest first, so the two workers finish together
+  for d in $(wc -l "$shared"/*/cases.jsonl | sort -rn | awk '$2 != "total" {print $2}'); do
+    suites+=("$(basename "$(dirname "$d")")")
+  done
+  suites+=(sample)
 fi
-start=$(date +%s)
-for s in "${suites[@]}"; do
+run_one() {
+  s=$1; shared=$2
   if [ "$s" = sample ]; then kb=data/sample_kb; cases=data/sample_cases.jsonl
   else kb="$shared/$s/kb"; cases="$shared/$s/cases.jsonl"; fi
-  .venv/bin/tier0 eval --kb "$kb" --cases "$cases" --json "bench/out/eval-$s.json" | grep -v '^report:' | sed "s/^[^:]*:/$s:/"
-done
-echo "total: $(( $(date +%s) - start ))s"
+  .venv/bin/tier0 eval --kb "$kb" --cases "$cases" --json "bench/out/eval-$s.json" 2>"bench/out/eval-$s.log" \
+    | grep -v '^report:' | sed "s/^[^:]*:/$s:/"
+}
+export -f run_one
+start=$(date +%s)
+printf '%s\n' "${suites[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one "$@"' _ {} "$shared"
+echo "total: $(( $(date +%s) - start ))s wall for ${#suites[@]} suites, $jobs at a time"

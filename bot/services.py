@@ -35,6 +35,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     from bot.turns import TurnService
     from handoff.service import HandoffService
     from knowledge_base.service import KnowledgeBase
+    from retrieval.calibration import load_or_fit
     from retrieval.decision import DecisionPolicy
     from retrieval.embedder import load_embedder
     from retrieval.search import SearchIndex
@@ -52,8 +53,11 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
         embedder = load_embedder(settings.embedding_model, threads=settings.torch_threads)
     index = SearchIndex(embedder, settings.index_dir)
 
+    calibration_path = settings.index_dir / "calibration.json"
+
     def sync_index() -> None:
         index.sync(kb.published(), kb.fingerprint())
+        load_or_fit(index, calibration_path, target=settings.target_wrong_rate)
 
     sync_index()
     kb.on_change(sync_index)

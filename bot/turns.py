@@ -7,7 +7,7 @@ Each method returns a :class:`BotReply`: the messages to show (text, quick repli
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional
 
 from bot.messages import say
@@ -21,6 +21,12 @@ from tier0.conversations import ConversationStore
 log = logging.getLogger("tier0.bot")
 
 EXCERPT_CHARS = 700
+# Decision knobs in probability space (calibrated KB): a runner-up within 0.10 of the top -> ask which one;
+# options offered only above 0.15; a `handoff:` topic is recognised from 0.5 (a wrong hand-off costs less than a
+# wrong answer).
+CALIBRATED_CLARIFY_MARGIN = 0.10
+CALIBRATED_OPTION_FLOOR = 0.15
+CALIBRATED_TOPIC_THRESHOLD = 0.5
 
 
 @dataclass
@@ -73,11 +79,25 @@ class TurnService:
         self.policy = policy
 
     # -- questions -------------------------------------------------------------------------------
+    def policy_for(self, lang: Optional[str]) -> DecisionPolicy:
+        """The decision policy in probability space once the KB is calibrated (threshold per language)."""
+        cal = self.index.calibrator
+        if cal is None:
+            return self.policy
+        t = cal.threshold(lang)
+        return replace(
+            self.policy,
+            answer_threshold=t,
+            clarify_margin=CALIBRATED_CLARIFY_MARGIN,
+            option_floor=CALIBRATED_OPTION_FLOOR,
+            topic_threshold=min(t, CALIBRATED_TOPIC_THRESHOLD),
+        )
+
     def answer_question(self, ctx: TurnContext) -> BotReply:
         conv = self.conversations.get(ctx.conversation_id)
         candidates = self.index.search(ctx.text, lang=ctx.language, k=5)
         signals = Signals(ctx.intent, ctx.intent_confidence, conv.low_confidence_streak, ctx.language)
-        decision = decide(candidates, signals, self.policy)
+        decision = decide(candidates, signals, self.policy_for(ctx.language))
         streak = conv.low_confidence_streak + 1 if decision.low_confidence else 0
         if streak != conv.low_confidence_streak:
             self.conversations.update(ctx.conversation_id, low_confidence_streak=streak)
@@ -87,7 +107,7 @@ class TurnService:
         """An explicit request, 'that did not help' or frustration: the KB is still searched, for routing."""
         candidates = self.index.search(ctx.text, lang=ctx.language, k=5)
         signals = Signals(ctx.intent, ctx.intent_confidence, 0, ctx.language)
-        decision = decide(candidates, signals, self.policy)
+        decision = decide(candidates, signals, self.policy_for(ctx.language))
         if not decision.is_handoff:  # an intent that is not a hand-off intent was routed here
             decision = Decision("handoff", decision.confidence, reason="customer_request")
         return self._render(ctx, decision, candidates)

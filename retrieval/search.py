@@ -1,30 +1,38 @@
-"""Searching the knowledge base: the units we embed, the on-disk index kept in step with the KB, scored candidates.
+"""Searching the knowledge base: hybrid (dense + lexical) retrieval over article *units*, kept in step with the KB.
 
-Every article is split into *units* — its title, each alternate question, and chunks of its body — each embedded
-separately; an article scores as its best unit. The index directory holds ``vectors.faiss`` plus
-``manifest.json`` (model, dimension, the content hash of every indexed article and the unit table), so a restart
-reuses it and a KB change re-embeds only the articles that changed.
+Every article is split into units — its title, each alternate question, and chunks of its body. Each unit is
+embedded by every configured dense model (FAISS, exact inner product) and indexed for BM25 (retrieval.lexical).
+An article scores as its best unit in each retriever. A search pools the best articles of every retriever and
+describes each with *features* (dense cosines by unit kind, BM25 and coverage, ranks, margins, language match);
+``retrieval.calibration`` turns those features into the probability that the article answers the question.
+
+The index directory holds one ``vectors-<model>.faiss`` per model plus ``manifest.json`` (models, the content hash
+of every indexed article, the unit table), so a restart reuses it and a KB change re-embeds only what changed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Collection, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
 from retrieval.embedder import Embedder
-from retrieval.index import FaissIndex, VectorIndex
+from retrieval.index import FaissIndex
+from retrieval.lexical import LexicalIndex, terms
 
 log = logging.getLogger("tier0.retrieval")
 
 CHUNK_WORDS = 120
 UNIT_KINDS = ("title", "question", "body")
+POOL = 10  # articles taken from each retriever
+VOTERS = 10  # nearest units whose articles vote
 
 
 @dataclass(frozen=True)
@@ -50,25 +58,30 @@ class Candidate:
     article_id: str
     title: str
     lang: str
-    score: float  # best unit cosine, after the language preference
-    raw_score: float  # best unit cosine as the model gave it
-    matched: str  # kind of the best unit
+    score: float  # ranking score: the calibrated probability once calibrated, else the fused score
+    raw_score: float  # best dense cosine (mean over models)
+    matched: str  # kind of the best dense unit
     matched_text: str
     category: Optional[str] = None
     handoff: Optional[str] = None
-    unit_scores: Dict[str, float] = field(default_factory=dict)  # best cosine per unit kind
+    features: Dict[str, float] = field(default_factory=dict)
+    probability: Optional[float] = None
 
     def as_dict(self) -> dict:
-        return {
+        d = {
             "article_id": self.article_id,
             "title": self.title,
             "lang": self.lang,
             "score": round(self.score, 4),
-            "raw_score": round(self.raw_score, 4),
+            "dense": round(self.raw_score, 4),
+            "lexical": round(self.features.get("lex_cov", 0.0), 4),
             "matched": self.matched,
             "category": self.category,
             "handoff": self.handoff,
         }
+        if self.probability is not None:
+            d["probability"] = round(self.probability, 4)
+        return d
 
 
 def chunk_body(body: str, max_words: int = CHUNK_WORDS) -> List[str]:
@@ -99,62 +112,78 @@ def chunk_body(body: str, max_words: int = CHUNK_WORDS) -> List[str]:
 def article_units(article) -> List[Unit]:
     units = [Unit(article.id, "title", article.title)]
     units += [Unit(article.id, "question", q) for q in article.questions]
-    units += [Unit(article.id, "body", f"{article.title}. {c}") for c in chunk_body(article.body)]
+    # body chunks stand alone (no title prefix): a title used as a calibration query must not find itself in them
+    units += [Unit(article.id, "body", c) for c in chunk_body(article.body)]
     return units
 
 
-class SearchIndex:
-    """The KB's vectors, on disk under ``directory``, kept in step with the published articles."""
+@dataclass
+class Query:
+    """A query ready to search: its text, language and one vector per dense model."""
 
-    def __init__(self, embedder: Embedder, directory: Path, other_language_penalty: float = 0.05):
-        self.embedder = embedder
+    text: str
+    lang: Optional[str]
+    vectors: List[np.ndarray]
+
+
+class SearchIndex:
+    """The KB's units, on disk under ``directory``, kept in step with the published articles."""
+
+    def __init__(self, embedders: Union[Embedder, Sequence[Embedder]], directory: Path):
+        self.embedders: List[Embedder] = list(embedders) if isinstance(embedders, (list, tuple)) else [embedders]
         self.directory = Path(directory)
-        self.other_language_penalty = other_language_penalty
         self._lock = threading.RLock()
-        self._index: VectorIndex = FaissIndex(embedder.dim)
+        self._dense = [FaissIndex(e.dim) for e in self.embedders]
+        self._lexical = LexicalIndex()
         self._units: Dict[int, Unit] = {}
         self._hashes: Dict[str, str] = {}
         self._meta: Dict[str, ArticleMeta] = {}
         self._next_id = 1
+        self._version = 0  # bumps on every change; calibration is tied to it
+        self.calibrator = None  # retrieval.calibration.Calibrator, set by whoever fits or loads one
         self._load()
+
+    @property
+    def model_names(self) -> List[str]:
+        return [e.name for e in self.embedders]
 
     # -- persistence -----------------------------------------------------------------------------
     @property
     def _manifest_path(self) -> Path:
         return self.directory / "manifest.json"
 
-    @property
-    def _vectors_path(self) -> Path:
-        return self.directory / "vectors.faiss"
+    def _vectors_path(self, name: str) -> Path:
+        return self.directory / f"vectors-{name}.faiss"
 
     def _load(self) -> None:
-        if not (self._manifest_path.exists() and self._vectors_path.exists()):
+        if not self._manifest_path.exists():
             return
         try:
             manifest = json.loads(self._manifest_path.read_text())
-            if manifest.get("model") != self.embedder.name or manifest.get("dim") != self.embedder.dim:
-                log.info("retrieval.index_model_changed rebuilding")
+            if manifest.get("models") != self.model_names:
+                log.info("retrieval.index_models_changed rebuilding")
                 return
-            index = FaissIndex.load(self._vectors_path)
+            dense = [FaissIndex.load(self._vectors_path(e.name)) for e in self.embedders]
             units = {int(k): Unit(**v) for k, v in manifest["units"].items()}
-            if len(index) != len(units):
-                log.warning("retrieval.index_inconsistent vectors=%d units=%d rebuilding", len(index), len(units))
+            if any(len(d) != len(units) or d.dim != e.dim for d, e in zip(dense, self.embedders)):
+                log.warning("retrieval.index_inconsistent rebuilding")
                 return
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             log.warning("retrieval.index_unreadable %s; rebuilding", e)
             return
-        self._index = index
+        self._dense = dense
         self._units = units
         self._hashes = dict(manifest["hashes"])
         self._meta = {k: ArticleMeta(**v) for k, v in manifest["meta"].items()}
         self._next_id = int(manifest["next_id"])
+        self._rebuild_lexical()
 
     def _save(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._index.save(self._vectors_path)
+        for e, d in zip(self.embedders, self._dense):
+            d.save(self._vectors_path(e.name))
         manifest = {
-            "model": self.embedder.name,
-            "dim": self.embedder.dim,
+            "models": self.model_names,
             "next_id": self._next_id,
             "hashes": self._hashes,
             "meta": {k: m.__dict__ for k, m in self._meta.items()},
@@ -163,6 +192,11 @@ class SearchIndex:
         tmp = self._manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, ensure_ascii=False))
         tmp.replace(self._manifest_path)
+
+    def _rebuild_lexical(self) -> None:
+        self._lexical.build((uid, u.text) for uid, u in sorted(self._units.items()))
+        self._unit_order = {int(uid): i for i, uid in enumerate(self._lexical.unit_ids)}
+        self._version += 1
 
     # -- keeping in step -------------------------------------------------------------------------
     def sync(self, articles: Iterable, hashes: Dict[str, str]) -> Dict[str, int]:
@@ -177,7 +211,8 @@ class SearchIndex:
             if not stale and not wanted:
                 return {"added": 0, "removed": 0}
             drop = [uid for uid, u in self._units.items() if u.article_id in stale]
-            self._index.remove(drop)
+            for d in self._dense:
+                d.remove(drop)
             for uid in drop:
                 del self._units[uid]
             for a in stale:
@@ -189,45 +224,164 @@ class SearchIndex:
                 self._meta[a.id] = ArticleMeta(a.id, a.title, a.lang, a.category, a.handoff)
                 self._hashes[a.id] = hashes[a.id]
             if new_units:
-                vecs = self.embedder.encode_documents([u.text for u in new_units])
                 ids = list(range(self._next_id, self._next_id + len(new_units)))
                 self._next_id += len(new_units)
-                self._index.add(ids, vecs)
+                texts = [u.text for u in new_units]
+                for e, d in zip(self.embedders, self._dense):
+                    d.add(ids, e.encode_documents(texts))
                 self._units.update(zip(ids, new_units))
+            self._rebuild_lexical()
             self._save()
             log.info("retrieval.index_synced removed=%d articles added=%d articles", len(stale), len(wanted))
             return {"added": len(wanted), "removed": len(stale)}
 
-    # -- searching -------------------------------------------------------------------------------
+    # -- introspection used by calibration ------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def units(self) -> Dict[int, Unit]:
+        return dict(self._units)
+
+    def meta(self, article_id: str) -> ArticleMeta:
+        return self._meta[article_id]
+
+    def unit_vectors(self, unit_ids: Sequence[int]) -> List[np.ndarray]:
+        """The stored vectors of ``unit_ids``, one matrix per model (to reuse document vectors as queries)."""
+        return [np.vstack([d._index.reconstruct(int(u)) for u in unit_ids]) for d in self._dense]
+
     def __len__(self) -> int:
         return len(self._meta)
 
-    def search(self, query: str, lang: Optional[str] = None, k: int = 5) -> List[Candidate]:
-        return self.search_vector(self.embedder.encode_queries([query])[0], lang, k)
-
-    def search_vector(self, qvec: np.ndarray, lang: Optional[str] = None, k: int = 5) -> List[Candidate]:
-        with self._lock:
-            n_units = min(len(self._units), max(64, 12 * k))
-            if n_units == 0:
-                return []
-            scores, ids = self._index.search(qvec.reshape(1, -1), n_units)
-            best: Dict[str, Candidate] = {}
-            for s, uid in zip(scores[0], ids[0]):
-                if uid < 0:
-                    continue
-                unit = self._units[int(uid)]
-                meta = self._meta[unit.article_id]
-                raw = float(s)
-                c = best.get(unit.article_id)
-                if c is None:
-                    adj = raw - (self.other_language_penalty if lang and meta.lang != lang else 0.0)
-                    c = Candidate(
-                        meta.id, meta.title, meta.lang, adj, raw, unit.kind, unit.text, meta.category, meta.handoff
-                    )
-                    best[unit.article_id] = c
-                c.unit_scores[unit.kind] = max(c.unit_scores.get(unit.kind, -1.0), raw)
-            ranked = sorted(best.values(), key=lambda c: c.score, reverse=True)
-            return ranked[:k]
-
     def articles(self) -> Sequence[str]:
         return sorted(self._meta)
+
+    # -- searching -------------------------------------------------------------------------------
+    def encode(self, text: str, lang: Optional[str] = None) -> Query:
+        return Query(text, lang, [e.encode_queries([text])[0] for e in self.embedders])
+
+    def search(self, query: str, lang: Optional[str] = None, k: int = 5) -> List[Candidate]:
+        """The ``k`` best articles, ranked by calibrated probability when a calibrator is set."""
+        cands = self.search_query(self.encode(query, lang))
+        if self.calibrator is not None:
+            self.calibrator.rank(cands)
+        return cands[:k]
+
+    def search_query(
+        self,
+        q: Query,
+        exclude_units: Collection[int] = (),
+        exclude_articles: Collection[str] = (),
+    ) -> List[Candidate]:
+        """The whole candidate pool with features, ranked by the fused score (calibration re-ranks it)."""
+        with self._lock:
+            if not self._units:
+                return []
+            excl_u = set(exclude_units)
+            excl_a = set(exclude_articles)
+            n_units = len(self._units)
+            per_model: List[Dict[str, Dict[str, float]]] = []  # model -> article -> kind -> best cosine
+            best_unit: Dict[str, tuple] = {}
+            votes: Dict[str, float] = {}  # share of the nearest units (over all models) that belong to the article
+            second: Dict[str, List[float]] = {}  # article -> its unit cosines (model 0), best first
+            for m, (d, vec) in enumerate(zip(self._dense, q.vectors)):
+                want = min(n_units, 48 * POOL + len(excl_u))
+                scores, ids = d.search(vec.reshape(1, -1), want)
+                arts: Dict[str, Dict[str, float]] = {}
+                seen = 0
+                for s, uid in zip(scores[0], ids[0]):
+                    uid = int(uid)
+                    if uid < 0 or uid in excl_u:
+                        continue
+                    unit = self._units[uid]
+                    if unit.article_id in excl_a:
+                        continue
+                    if seen < VOTERS:
+                        votes[unit.article_id] = votes.get(unit.article_id, 0.0) + 1.0 / (VOTERS * len(q.vectors))
+                        seen += 1
+                    if m == 0:
+                        second.setdefault(unit.article_id, []).append(float(s))
+                    kinds = arts.setdefault(unit.article_id, {})
+                    if float(s) > kinds.get(unit.kind, -2.0):
+                        kinds[unit.kind] = float(s)
+                    if m == 0 and (unit.article_id not in best_unit or float(s) > best_unit[unit.article_id][0]):
+                        best_unit[unit.article_id] = (float(s), unit)
+                per_model.append(arts)
+
+            uid_arr, bm25, cov = self._lexical.search(q.text)
+            lex: Dict[str, tuple] = {}
+            for uid, b, c in zip(uid_arr, bm25, cov):
+                uid = int(uid)
+                if uid in excl_u:
+                    continue
+                a = self._units[uid].article_id
+                if a in excl_a:
+                    continue
+                cur = lex.get(a)
+                if cur is None or b > cur[0]:
+                    lex[a] = (float(b), max(float(c), cur[1] if cur else 0.0))
+                elif c > cur[1]:
+                    lex[a] = (cur[0], float(c))
+
+            def dense_best(a: str) -> float:
+                vals = [max(arts[a].values()) for arts in per_model if a in arts]
+                return float(np.mean(vals)) if len(vals) == len(per_model) else -1.0
+
+            dense_rank = sorted({a for arts in per_model for a in arts}, key=dense_best, reverse=True)
+            lex_rank = sorted(lex, key=lambda a: lex[a][0], reverse=True)
+            pool = list(dict.fromkeys(dense_rank[:POOL] + lex_rank[:POOL]))
+            d_pos = {a: i for i, a in enumerate(dense_rank)}
+            l_pos = {a: i for i, a in enumerate(lex_rank)}
+            top_bm25 = lex[lex_rank[0]][0] if lex_rank else 0.0
+            q_terms = len(terms(q.text))
+
+            cands: List[Candidate] = []
+            for a in pool:
+                meta = self._meta[a]
+                f: Dict[str, float] = {}
+                f["dense"] = dense_best(a)
+                for m, arts in enumerate(per_model):
+                    kinds = arts.get(a, {})
+                    f[f"dense_{m}"] = max(kinds.values()) if kinds else -1.0
+                qs = [max(arts.get(a, {}).get("title", -1.0), arts.get(a, {}).get("question", -1.0)) for arts in
+                      per_model]
+                bs = [arts.get(a, {}).get("body", -1.0) for arts in per_model]
+                f["dense_q"] = float(np.mean(qs))
+                f["dense_body"] = float(np.mean(bs))
+                b, c = lex.get(a, (0.0, 0.0))
+                f["lex_cov"] = c
+                f["lex_bm25"] = math.log1p(b)
+                f["lex_rel"] = b / top_bm25 if top_bm25 > 0 else 0.0
+                f["rank_dense"] = float(d_pos.get(a, 2 * POOL))
+                f["rank_lex"] = float(l_pos.get(a, 2 * POOL))
+                f["rrf"] = 1 / (10 + f["rank_dense"]) + 1 / (10 + f["rank_lex"])
+                f["lang_match"] = 0.5 if not q.lang else float(meta.lang == q.lang)
+                f["vote"] = votes.get(a, 0.0)
+                cos = second.get(a, [])
+                f["dense_top2"] = float(np.mean(cos[:2])) if cos else -1.0
+                f["q_terms"] = math.log1p(q_terms)
+                su, unit = best_unit.get(a, (-1.0, Unit(a, "title", meta.title)))
+                cands.append(
+                    Candidate(a, meta.title, meta.lang, 0.0, f["dense"], unit.kind, unit.text, meta.category,
+                              meta.handoff, f)
+                )
+            _relative_features(cands)
+            for c in cands:
+                c.score = fused_score(c.features)
+            cands.sort(key=lambda c: c.score, reverse=True)
+            return cands
+
+
+def _relative_features(cands: List[Candidate]) -> None:
+    """How far each candidate is ahead of the best *other* candidate, per signal."""
+    for key, out in (("dense", "gap_dense"), ("lex_cov", "gap_lex"), ("vote", "gap_vote")):
+        vals = sorted((c.features[key] for c in cands), reverse=True)
+        for c in cands:
+            v = c.features[key]
+            other = vals[1] if (len(vals) > 1 and v == vals[0]) else (vals[0] if vals else 0.0)
+            c.features[out] = v - other if len(vals) > 1 else v
+
+
+def fused_score(f: Dict[str, float]) -> float:
+    """Uncalibrated ranking score: dense cosine, lifted by lexical coverage and language match."""
+    return f["dense"] + 0.25 * f["lex_cov"] + 0.05 * (f["lang_match"] - 0.5)

@@ -24,8 +24,11 @@ class Settings(BaseSettings):
     sample_kb: Path = REPO_ROOT / "data" / "sample_kb"
     # Embedding model: a name from retrieval.models.MODELS or a local folder.
     embedding_model: str = "all-minilm-l6-v2"
-    # Decision knobs (see retrieval.decision.DecisionPolicy).
-    answer_threshold: float = 0.62
+    # The operator's target: at most this share of the bot's answers may be wrong. The answer threshold follows
+    # from it through the calibration curve, per language (retrieval.calibration).
+    target_wrong_rate: float = 0.03
+    # Used only when the KB is too small to calibrate: threshold on the uncalibrated fused score.
+    answer_threshold: float = 0.75
     clarify_margin: float = 0.04
     # Default tier-1 queue for hand-offs without a more specific route.
     default_queue: str = "tier1"
@@ -40,6 +43,12 @@ class Settings(BaseSettings):
 
     class Config:
         env_prefix = "TIER0_"
+
+    @validator("target_wrong_rate")
+    def _rate(cls, v: float) -> float:  # noqa: N805
+        if not 0.0 < v < 1.0:
+            raise ValueError("target_wrong_rate must be between 0 and 1 (e.g. 0.03 for 3 %)")
+        return v
 
     @validator("home", "sample_kb", pre=False)
     def _absolute(cls, v: Path) -> Path:  # noqa: N805

@@ -14,6 +14,7 @@ from typing import Iterator
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 Base = declarative_base()
 
@@ -42,6 +43,11 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # SQLAlchemy 1.4 opens a new connection per session for SQLite files (NullPool); keep a pool so
+                # a turn does not pay a connect + PRAGMAs on each of its units of work.
+                kwargs["poolclass"] = QueuePool
+                kwargs["pool_size"] = 5
+                kwargs["max_overflow"] = 10
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True

@@ -1,0 +1,107 @@
+"""Retrieval-only evaluation, for tuning: search + calibrated answer decision on every single-turn case of the
+public suites, without Rasa (so it runs in a fraction of `tier0 eval`'s time). `tier0 eval` stays the reference.
+
+    .venv/bin/python bench/retrieval_eval.py [--target 0.03] [--models all-minilm-l6-v2,...] [SUITE ...]
+
+Prints, per suite: R@1, the calibrated decision's correct- and wrong-answer rates at the target, and the
+best correct rate any single threshold on the calibrated probability would give at <= 5 % wrong (hindsight).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from knowledge_base.markdown import parse_article  # noqa: E402
+from retrieval import calibration  # noqa: E402
+from retrieval.embedder import load_embedder  # noqa: E402
+from retrieval.search import SearchIndex  # noqa: E402
+from tier0.text import detect_language  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "eval" / "public"
+
+
+def load_suite(name: str):
+    if name == "sample":
+        kb, cases = REPO / "data" / "sample_kb", REPO / "data" / "sample_cases.jsonl"
+    else:
+        kb, cases = SHARED / name / "kb", SHARED / name / "cases.jsonl"
+    arts = [parse_article(p.read_text(encoding="utf-8"), str(p)) for p in sorted(kb.glob("*.md"))]
+    rows = [json.loads(line) for line in cases.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if len(r["turns"]) == 1 and ("answer" in r["expect"] or r["expect"].get("no_answer"))]
+    return arts, rows
+
+
+def best_at(probs, tops, expected, max_wrong=0.05):
+    order = np.argsort(-probs)
+    n_ans = sum(1 for e in expected if e)
+    best = (0.0, 1.0)
+    correct = wrong = 0
+    for k, i in enumerate(order, 1):
+        if tops[i] == expected[i]:
+            correct += 1
+        else:
+            wrong += 1
+        if wrong / k <= max_wrong and correct / max(n_ans, 1) > best[0]:
+            best = (correct / max(n_ans, 1), float(probs[i]))
+    return best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("suites", nargs="*")
+    ap.add_argument("--target", type=float, default=0.03)
+    ap.add_argument("--models", default="all-minilm-l6-v2")
+    args = ap.parse_args()
+    suites = args.suites or ["sample"] + sorted(p.name for p in SHARED.iterdir() if p.name != "human-requests-en")
+    embedders = [load_embedder(m) for m in args.models.split(",")]
+    print(f"models={args.models} target={args.target}")
+    print(f"{'suite':14} {'R@1':>6} {'correct':>8} {'wrong':>7} {'best@5%':>8} {'thr':>6} {'fit s':>6} {'q ms':>6}")
+    for name in suites:
+        arts, rows = load_suite(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            index = SearchIndex(embedders, Path(tmp))
+            index.sync(arts, {a.id: a.content_hash() for a in arts})
+            t0 = time.perf_counter()
+            cal = calibration.fit(index, target=args.target)
+            index.calibrator = cal
+            fit_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            probs, tops, expected, answered = [], [], [], []
+            for r in rows:
+                text = r["turns"][0]
+                lang = detect_language(text, default="en")
+                cands = index.search(text, lang, k=3)
+                p = cands[0].score if cands else 0.0
+                probs.append(p)
+                tops.append(cands[0].article_id if cands else None)
+                expected.append(r["expect"].get("answer"))
+                answered.append(cal is not None and p >= cal.threshold(lang))
+            q_ms = (time.perf_counter() - t0) / max(1, len(rows)) * 1000
+        probs = np.array(probs)
+        n_ans = sum(1 for e in expected if e)
+        r1 = sum(1 for t, e in zip(tops, expected) if e and t == e) / max(n_ans, 1)
+        given = [i for i, a in enumerate(answered) if a]
+        correct = sum(1 for i in given if tops[i] == expected[i]) / max(n_ans, 1)
+        wrong = sum(1 for i in given if tops[i] != expected[i]) / max(len(given), 1)
+        best, thr = best_at(probs, tops, expected)
+        print(
+            f"{name:14} {r1:6.3f} {correct:8.3f} {wrong:7.3f} {best:8.3f} {thr:6.3f} {fit_s:6.1f} {q_ms:6.1f}"
+            f"   thresholds={ {k: round(v, 3) for k, v in cal.thresholds.items()} if cal else None}"
+            f" loo_r1={cal.stats.get('loo_r_at_1') if cal else None}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

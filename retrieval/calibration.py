@@ -1,0 +1,283 @@
+"""Calibrated confidence: the probability that a candidate article answers the question.
+
+A scikit-learn logistic regression over the candidate's retrieval features (dense cosines by unit kind, BM25 and
+coverage, ranks in each retriever, margins to the runner-up, language match, query length). It works on day one,
+for a new KB with no chat history, because its training data comes from the KB itself:
+
+* **positives** — every title and alternate question is used as a query, with its own unit (and any unit with the
+  same text) left out of the index: the article it belongs to should still come first;
+* **negatives** — the same queries with their whole article left out: whatever comes first is wrong, which is what
+  an out-of-KB question looks like;
+* **feedback** — when it exists, customers' "that helped" / "that didn't help" on real answers.
+
+The answer threshold then follows from the operator's target wrong-answer rate: on the calibration queries, the
+lowest probability at which answering every query above it keeps the share of wrong answers under the target —
+per language when there are enough queries of that language, else over all of them.
+
+The model is saved as plain JSON (coefficients, scaler, thresholds): nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from retrieval.search import Candidate, Query, SearchIndex
+from tier0.text import normalize
+
+log = logging.getLogger("tier0.retrieval")
+
+# Only features that do not depend on which kinds of unit an article has: a leave-one-out query removes its own
+# unit (a title-only article then has no title left), and kind-specific features would learn that artefact.
+BASE_FEATURES = (
+    "dense",
+    "lex_cov",
+    "lex_bm25",
+    "lex_rel",
+    "rank_dense",
+    "rank_lex",
+    "rrf",
+    "lang_match",
+    "q_terms",
+    "gap_dense",
+    "gap_lex",
+    "vote",
+    "gap_vote",
+    "dense_top2",
+)
+NEGATIVE_SHARE = 1 / 3  # queries also used as out-of-KB negatives (their article left out)
+MAX_QUERIES = 2500  # calibration queries per fit (sampled beyond this)
+MIN_PER_LANGUAGE = 60  # queries of a language needed for a threshold of its own
+MIN_ANSWERED = 10
+
+
+@dataclass
+class Feedback:
+    """A real answer and whether it helped (from the conversation: affirm vs. deny / not_helpful)."""
+
+    query: str
+    lang: Optional[str]
+    article_id: str
+    helpful: bool
+
+
+@dataclass
+class CalibrationExample:
+    lang: str
+    expected: Optional[str]  # the article that answers it; None when it was left out of the index
+    candidates: List[Candidate]
+
+
+def feature_names(n_models: int) -> List[str]:
+    return list(BASE_FEATURES) + [f"dense_{m}" for m in range(n_models)] if n_models > 1 else list(BASE_FEATURES)
+
+
+def kb_fingerprint(index: SearchIndex) -> str:
+    h = hashlib.sha256(json.dumps(index.model_names).encode())
+    for uid, u in sorted(index.units().items()):
+        h.update(f"{uid}\0{u.article_id}\0{u.kind}\0{u.text}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def training_examples(index: SearchIndex, seed: int = 7) -> List[CalibrationExample]:
+    """Leave-one-out queries from the KB's own titles and questions (see the module docstring)."""
+    units = index.units()
+    queries = [(uid, u) for uid, u in sorted(units.items()) if u.kind in ("title", "question")]
+    if len(queries) > MAX_QUERIES:
+        queries = random.Random(seed).sample(queries, MAX_QUERIES)
+    if not queries:
+        return []
+    by_text: Dict[Tuple[str, str], List[int]] = {}
+    for uid, u in units.items():
+        by_text.setdefault((u.article_id, normalize(u.text).strip(" ?!.")), []).append(uid)
+    vectors = index.unit_vectors([uid for uid, _ in queries])
+    rng = random.Random(seed)
+    examples: List[CalibrationExample] = []
+    for i, (uid, u) in enumerate(queries):
+        lang = index.meta(u.article_id).lang
+        q = Query(u.text, lang, [v[i] for v in vectors])
+        same = by_text.get((u.article_id, normalize(u.text).strip(" ?!.")), [uid])
+        examples.append(CalibrationExample(lang, u.article_id, index.search_query(q, exclude_units=same)))
+        if rng.random() < NEGATIVE_SHARE:
+            examples.append(CalibrationExample(lang, None, index.search_query(q, exclude_articles={u.article_id})))
+    return examples
+
+
+def feedback_rows(index: SearchIndex, feedback: Iterable[Feedback]) -> List[Tuple[Candidate, int]]:
+    rows = []
+    for fb in feedback:
+        for c in index.search_query(index.encode(fb.query, fb.lang)):
+            if c.article_id == fb.article_id:
+                rows.append((c, int(fb.helpful)))
+    return rows
+
+
+@dataclass
+class Calibrator:
+    names: List[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    thresholds: Dict[str, float]  # language -> answer threshold; "*" for any other
+    target: float
+    fingerprint: str = ""
+    stats: Dict[str, float] = field(default_factory=dict)
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def probabilities(self, cands: Sequence[Candidate]) -> np.ndarray:
+        if not cands:
+            return np.zeros(0)
+        x = np.array([[c.features.get(n, 0.0) for n in self.names] for c in cands], dtype="float64")
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def rank(self, cands: List[Candidate]) -> List[Candidate]:
+        """Set each candidate's probability (and score), re-rank the list in place by it."""
+        for c, p in zip(cands, self.probabilities(cands)):
+            c.probability = float(p)
+            c.score = float(p)
+        cands.sort(key=lambda c: c.score, reverse=True)
+        return cands
+
+    def threshold(self, lang: Optional[str]) -> float:
+        return self.thresholds.get(lang or "*", self.thresholds["*"])
+
+    # -- persistence -------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "names": self.names,
+                "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(),
+                "intercept": self.intercept,
+                "thresholds": self.thresholds,
+                "target": self.target,
+                "fingerprint": self.fingerprint,
+                "stats": self.stats,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "Calibrator":
+        d = json.loads(text)
+        return cls(
+            names=list(d["names"]),
+            mean=np.asarray(d["mean"], dtype="float64"),
+            scale=np.asarray(d["scale"], dtype="float64"),
+            coef=np.asarray(d["coef"], dtype="float64"),
+            intercept=float(d["intercept"]),
+            thresholds={k: float(v) for k, v in d["thresholds"].items()},
+            target=float(d["target"]),
+            fingerprint=d.get("fingerprint", ""),
+            stats=d.get("stats", {}),
+        )
+
+
+def choose_threshold(top_probs: np.ndarray, wrong: np.ndarray, target: float) -> float:
+    """Lowest threshold whose answered set (p >= t) has a wrong-answer share <= target.
+
+    ``top_probs``: probability of the top candidate per query; ``wrong``: 1 if answering it would be wrong.
+    With no such threshold (or too few answers to judge), returns a threshold above every probability.
+    """
+    order = np.argsort(-top_probs, kind="stable")
+    p = top_probs[order]
+    w = np.cumsum(wrong[order])
+    n = np.arange(1, len(p) + 1)
+    rate = w / n
+    # a threshold answers every query at or above it, so cuts fall only after the last of equal probabilities
+    boundary = np.append(p[1:] != p[:-1], True)
+    ok = np.nonzero((rate <= target) & (n >= MIN_ANSWERED) & boundary)[0]
+    if len(ok) == 0:
+        return 1.0
+    return float(p[ok[-1]])
+
+
+def fit(
+    index: SearchIndex,
+    target: float = 0.03,
+    feedback: Iterable[Feedback] = (),
+    seed: int = 7,
+) -> Optional[Calibrator]:
+    """Fit the calibrator on the KB (and feedback); None when the KB is too small to learn from."""
+    from sklearn.linear_model import LogisticRegression
+
+    examples = training_examples(index, seed=seed)
+    names = feature_names(len(index.embedders))
+    rows: List[Tuple[Candidate, int]] = []
+    for ex in examples:
+        rows.extend((c, int(ex.expected is not None and c.article_id == ex.expected)) for c in ex.candidates)
+    rows.extend(feedback_rows(index, feedback))
+    labels = np.array([y for _, y in rows])
+    if len(rows) < 20 or labels.sum() < 5 or labels.sum() == len(labels):
+        log.warning("retrieval.calibration_skipped rows=%d positives=%d", len(rows), int(labels.sum()))
+        return None
+    x = np.array([[c.features.get(n, 0.0) for n in names] for c, _ in rows], dtype="float64")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=1000)
+    model.fit((x - mean) / scale, labels)
+    cal = Calibrator(names, mean, scale, model.coef_[0].copy(), float(model.intercept_[0]), {"*": 1.0}, target)
+
+    # thresholds from the calibration queries' top candidates
+    tops: Dict[str, List[Tuple[float, int]]] = {}
+    for ex in examples:
+        if not ex.candidates:
+            continue
+        ranked = cal.rank(list(ex.candidates))
+        wrong = int(ex.expected is None or ranked[0].article_id != ex.expected)
+        tops.setdefault(ex.lang, []).append((ranked[0].score, wrong))
+    everything = [t for ts in tops.values() for t in ts]
+    if everything:
+        cal.thresholds["*"] = choose_threshold(
+            np.array([p for p, _ in everything]), np.array([w for _, w in everything]), target
+        )
+    for lang, ts in tops.items():
+        if len(ts) >= MIN_PER_LANGUAGE:
+            cal.thresholds[lang] = choose_threshold(np.array([p for p, _ in ts]), np.array([w for _, w in ts]), target)
+    cal.fingerprint = kb_fingerprint(index)
+    pos = [ex for ex in examples if ex.expected is not None and ex.candidates]
+    cal.stats = {
+        "queries": len(pos),
+        "rows": len(rows),
+        "feedback_rows": len(rows) - sum(len(ex.candidates) for ex in examples),
+        "loo_r_at_1": round(
+            sum(cal.rank(list(ex.candidates))[0].article_id == ex.expected for ex in pos) / max(1, len(pos)), 4
+        ),
+    }
+    log.info("retrieval.calibrated thresholds=%s stats=%s", cal.thresholds, cal.stats)
+    return cal
+
+
+def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Iterable[Feedback] = ()):
+    """The saved calibrator if it matches the index and target, else a new fit (saved). Sets ``index.calibrator``."""
+    fp = kb_fingerprint(index)
+    cal = None
+    if path.exists():
+        try:
+            saved = Calibrator.from_json(path.read_text())
+            if saved.fingerprint == fp and abs(saved.target - target) < 1e-9 and saved.names == feature_names(
+                len(index.embedders)
+            ):
+                cal = saved
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("retrieval.calibration_unreadable %s; refitting", e)
+    if cal is None:
+        cal = fit(index, target=target, feedback=feedback)
+        if cal is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(cal.to_json())
+            tmp.replace(path)
+    index.calibrator = cal
+    return cal

@@ -1,0 +1,45 @@
+import numpy as np
+
+from retrieval.calibration import Calibrator, choose_threshold
+from retrieval.lexical import LexicalIndex, terms
+from retrieval.search import Candidate
+
+
+def test_terms_are_accent_and_case_insensitive_without_stopwords_and_stemmed():
+    assert terms("Je veux être REMBOURSÉ") == terms("je veux etre rembourse") == ["rembou"]
+    assert terms("the delivery was delivered") == ["delive", "delive"]
+
+
+def test_bm25_prefers_the_unit_with_rarer_terms_and_reports_coverage():
+    lex = LexicalIndex()
+    lex.build([(1, "reset my password"), (2, "delivery times and costs"), (3, "password for the wifi router")])
+    ids, bm25, cov = lex.search("forgot password router")
+    scores = dict(zip(ids.tolist(), bm25.tolist()))
+    coverage = dict(zip(ids.tolist(), cov.tolist()))
+    assert set(scores) == {1, 3} and scores[3] > scores[1]
+    assert 0 < coverage[1] < coverage[3] < 1  # 'forgot' is in no unit: nobody covers the whole query
+    assert lex.search("zzz")[0].size == 0 and lex.search("")[0].size == 0
+
+
+def test_threshold_is_the_lowest_that_keeps_wrong_answers_under_target():
+    probs = np.array([0.99] * 20 + [0.9] * 20 + [0.5] * 20)
+    wrong = np.array([0] * 20 + [0] * 19 + [1] + [1] * 10 + [0] * 10)
+    assert choose_threshold(probs, wrong, 0.03) == 0.9  # 1 wrong in 40 answers = 2.5 %
+    assert choose_threshold(probs, wrong, 0.001) == 0.99
+    assert choose_threshold(np.array([0.9, 0.8]), np.array([1, 1]), 0.03) == 1.0  # never answer
+
+
+def _cand(aid, **f):
+    return Candidate(aid, aid, "en", 0.0, f.get("dense", 0.0), "title", aid, features=f)
+
+
+def test_calibrator_ranks_by_probability_and_round_trips_as_json():
+    cal = Calibrator(["dense", "lex_cov"], np.zeros(2), np.ones(2), np.array([4.0, 2.0]), -3.0,
+                     {"*": 0.7, "fr": 0.8}, 0.03, "abc")
+    cands = [_cand("weak", dense=0.2, lex_cov=0.1), _cand("strong", dense=0.9, lex_cov=0.8)]
+    cal.rank(cands)
+    assert [c.article_id for c in cands] == ["strong", "weak"]
+    assert 0 < cands[1].probability < cands[0].probability < 1 and cands[0].score == cands[0].probability
+    again = Calibrator.from_json(cal.to_json())
+    assert np.allclose(again.probabilities(cands), cal.probabilities(cands))
+    assert again.threshold("fr") == 0.8 and again.threshold("en") == 0.7 and again.threshold(None) == 0.7
