@@ -63,11 +63,21 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         path = resolve_model_path(name)
         import torch
 
         torch.set_num_threads(max(1, threads))
         from sentence_transformers import SentenceTransformer
+
+        try:  # keep model loading quiet (no progress bars, no load reports on stdout)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
 
         self.name = name
         self.batch_size = batch_size
