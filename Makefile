@@ -22,7 +22,8 @@ install: $(STAMP) ## create .venv (Python 3.10) and install tier0 with Rasa and 
 run: $(STAMP) ## install if needed, then start tier0 on the sample KB at http://127.0.0.1:8000
 	$(BIN)/tier0 serve
 
-test: $(STAMP) ## install if needed, then run the whole test suite
+test: $(STAMP) ## install if needed, then run the whole test suite (installs Debian chromium for the browser tests)
+	@bash .ci/install-browser
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## only the tests that load no model

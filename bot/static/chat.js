@@ -23,13 +23,24 @@
     return e;
   }
 
+  // Minimal, safe Markdown: **bold** and *italic* become elements; everything else stays text (no innerHTML).
+  function richText(text) {
+    const div = el("div", "text");
+    text.split(/(\*\*[^*]+\*\*|\*[^*\s][^*]*\*)/).forEach(part => {
+      if (/^\*\*[^*]+\*\*$/.test(part)) div.appendChild(el("strong", null, part.slice(2, -2)));
+      else if (/^\*[^*]+\*$/.test(part)) div.appendChild(el("em", null, part.slice(1, -1)));
+      else if (part) div.appendChild(document.createTextNode(part));
+    });
+    return div;
+  }
+
   function render(m) {
     if (m.id && shown.has(m.id)) return;
     if (m.id) { shown.add(m.id); lastId = Math.max(lastId, m.id); }
     const li = el("li", "msg " + m.sender);
     li.dataset.sender = m.sender;
     if (m.sender !== "customer" && WHO[lang()][m.sender]) li.appendChild(el("span", "who", WHO[lang()][m.sender]));
-    li.appendChild(el("div", "text", m.text));
+    li.appendChild(m.sender === "customer" ? el("div", "text", m.text) : richText(m.text));
     const data = m.data || {};
     const sources = (data.sources || m.sources || []).filter(s => s.url);
     if (sources.length) {
