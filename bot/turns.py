@@ -110,7 +110,7 @@ class TurnService:
         candidates = self.index.search(ctx.text, lang=ctx.language, k=5)
         signals = Signals(ctx.intent, ctx.intent_confidence, 0, ctx.language)
         decision = decide(candidates, signals, self.policy_for(ctx.language))
-        if not decision.is_handoff:  # an intent that is not a hand-off intent was routed here
+        if decision.kind == "clarify":  # an intent that is not a hand-off intent was routed here
             decision = Decision("handoff", decision.confidence, reason="customer_request")
         return self._render(ctx, decision, candidates)
 

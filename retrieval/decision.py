@@ -4,6 +4,8 @@
 
 Order of the rules (first match wins):
   1. the customer asked for a person                -> hand off (customer_request)
+     (rules 1-3 are the intent classifier's word; a *hesitant* guess — intent confidence under
+     ``intent_override`` — does not overrule a confident answer to a question that is not a hand-off topic)
   2. the customer said the answer did not help      -> hand off (not_helpful)
   3. the customer is angry / threatening            -> hand off (frustration)
   4. the best article is a ``handoff:`` topic       -> hand off to its queue (needs_authority)
@@ -39,6 +41,7 @@ class DecisionPolicy:
     topic_floor: float = 0.5  # a ``handoff:`` topic this plausible, among the top candidates of an unsure turn
     max_low_confidence_turns: int = 2  # this many unsure turns in a row -> hand off
     max_options: int = 3
+    intent_override: float = 0.6  # intent confidence needed to hand off over a confident answer
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ def decide(candidates: Sequence[Candidate], signals: Signals, policy: DecisionPo
     top = candidates[0] if candidates else None
 
     reason = HANDOFF_INTENTS.get(signals.intent or "")
+    hesitant = signals.intent_confidence < policy.intent_override
+    if reason and hesitant and top is not None and conf >= policy.answer_threshold and not top.handoff:
+        reason = None  # a question misread as a hand-off request: answer it (rule 5 / 6 below)
     if reason:
         topic_queue = top.handoff if top is not None and top.handoff and conf >= policy.topic_threshold else None
         return Decision("handoff", conf, article=top, reason=reason, queue=topic_queue)

@@ -78,3 +78,15 @@ def test_unsure_turn_with_a_plausible_handoff_topic_goes_to_its_team():
                                                                  "refund-request")
     confident = [cand("refund-status", 0.9), cand("refund-request", 0.5, handoff="billing")]
     assert decide(confident, Signals("ask_question"), POLICY).kind == "answer"  # sure of a normal article
+
+
+def test_a_hesitant_handoff_intent_does_not_overrule_a_confident_answer():
+    strong = [cand("strikethrough", 0.9)]
+    d = decide(strong, Signals("request_human", intent_confidence=0.45), POLICY)
+    assert d.kind == "answer"  # "I'd like to strikethrough text" misread as a request for a person
+    sure = decide(strong, Signals("request_human", intent_confidence=0.8), POLICY)
+    assert sure.kind == "handoff" and sure.reason == "customer_request"
+    weak = decide([cand("x", 0.3)], Signals("frustration", intent_confidence=0.4), POLICY)
+    assert weak.kind == "handoff" and weak.reason == "frustration"  # nothing better to do: hand off
+    topic = decide([cand("refund", 0.9, handoff="billing")], Signals("request_human", intent_confidence=0.4), POLICY)
+    assert topic.kind == "handoff" and topic.queue == "billing"
