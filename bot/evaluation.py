@@ -127,7 +127,7 @@ async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
         ticket = engine.services.handoff.open_ticket_for(conv.id)
         if outcome.get("type") == "handoff" and ticket is None:
             outcome["type"] = "other"
-        tried = _last_tried(engine, conv.id)
+        tried = engine.services.conversations.last_bot_data(conv.id, "tried") or []
         result = {
             "id": case.id,
             "expect": case.expect,
@@ -146,13 +146,6 @@ async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
     }
     report["metrics"]["seconds"] = round(time.perf_counter() - t0, 1)
     return report
-
-
-def _last_tried(engine, conversation_id: str) -> List[Dict[str, Any]]:
-    for m in reversed(engine.services.conversations.transcript(conversation_id)):
-        if m["sender"] == "bot" and m["data"].get("tried"):
-            return m["data"]["tried"]
-    return []
 
 
 def format_metrics(name: str, m: Dict[str, Any]) -> str:

@@ -114,15 +114,9 @@ class TurnService:
             decision = Decision("handoff", decision.confidence, reason="customer_request")
         return self._render(ctx, decision, candidates)
 
-    def _previously_tried(self, conversation_id: str) -> List[Dict[str, Any]]:
-        for m in reversed(self.conversations.transcript(conversation_id)):
-            if m["sender"] == "bot" and m["data"].get("tried"):
-                return list(m["data"]["tried"])
-        return []
-
     def feedback(self, ctx: TurnContext) -> BotReply:
         """yes / no after the bot's last reply."""
-        last = self._last_bot_outcome(ctx.conversation_id)
+        last = (self.conversations.last_bot_data(ctx.conversation_id, "outcome") or {}).get("type")
         if ctx.intent == "deny" and last in ("answer", "clarify"):
             reason = "not_helpful" if last == "answer" else "low_confidence"
             return self._handoff_reply(ctx, reason, confidence=None, candidates=[], queue=None, category=None)
@@ -177,9 +171,8 @@ class TurnService:
         # What the bot tried: this turn's search when it found something relevant, else the last question's.
         tried = [c.as_dict() for c in candidates]
         if not candidates or candidates[0].score < self.policy.option_floor:
-            tried = self._previously_tried(ctx.conversation_id) or tried
-        existing = self.handoff.open_ticket_for(ctx.conversation_id)
-        ticket = self.handoff.create(
+            tried = self.conversations.last_bot_data(ctx.conversation_id, "tried") or tried
+        ticket, created = self.handoff.open(
             HandoffRequest(
                 conversation_id=ctx.conversation_id,
                 reason=reason,
@@ -191,7 +184,7 @@ class TurnService:
             )
         )
         team = queue_info(ticket["queue"]).display(ctx.language)
-        if existing is not None:
+        if not created:
             text = say("handoff_existing", ctx.language, team=team, ticket=ticket["id"])
         else:
             text = say(
@@ -210,9 +203,3 @@ class TurnService:
             "reason": ticket["reason"],
         }
         return BotReply([BotMessage(text)], outcome, tried=tried)
-
-    def _last_bot_outcome(self, conversation_id: str) -> Optional[str]:
-        for m in reversed(self.conversations.transcript(conversation_id)):
-            if m["sender"] == "bot" and m["data"].get("outcome"):
-                return m["data"]["outcome"].get("type")
-        return None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import func, select
 
 from handoff.models import Ticket, TicketEvent
-from handoff.priority import compute_priority
+from handoff.priority import PRIORITIES, compute_priority
 from handoff.routing import REASONS, queue_info, route
 from tier0.conversations import ConversationStore
 from tier0.db import Database
@@ -72,13 +72,13 @@ class HandoffService:
         self.conversations = conversations
         self.default_queue = default_queue
 
-    def create(self, req: HandoffRequest) -> Dict[str, Any]:
-        """Open a ticket for the conversation (or return its open one) and hand the conversation to people."""
+    def open(self, req: HandoffRequest) -> Tuple[Dict[str, Any], bool]:
+        """``(ticket, created)``: the conversation's open ticket, or a new one — handing it to people."""
         if req.reason not in REASONS:
             raise InvalidInput(f"unknown hand-off reason {req.reason!r}")
         existing = self.open_ticket_for(req.conversation_id)
         if existing is not None:
-            return existing
+            return existing, False
         conv = self.conversations.get(req.conversation_id)
         transcript = self.conversations.transcript(req.conversation_id)
         customer_texts = [m["text"] for m in transcript if m["sender"] == "customer"]
@@ -119,12 +119,10 @@ class HandoffService:
         log.info(
             "handoff.created ticket=%s queue=%s priority=%s reason=%s", result["id"], queue, priority, req.reason
         )
-        return result
+        return result, True
 
     def _position(self, s, t: Ticket) -> int:
         """1-based place in its queue among waiting tickets (higher priority and older first)."""
-        from handoff.priority import PRIORITIES
-
         rank = PRIORITIES.index(t.priority)
         ahead = s.execute(
             select(func.count())

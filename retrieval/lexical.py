@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 from scipy import sparse
@@ -114,15 +114,3 @@ class LexicalIndex:
             covered[rows] += self._idf[j] * qtf
         hit = np.nonzero(bm25)[0]
         return self.unit_ids[hit], bm25[hit], covered[hit] / max(total_idf, 1e-9)
-
-
-def top_by_article(
-    unit_article: Sequence[str], scores: np.ndarray, k: int
-) -> List[Tuple[str, float, int]]:
-    """Best unit per article: [(article_id, score, position in ``scores``)], highest first, at most ``k``."""
-    best: Dict[str, Tuple[float, int]] = {}
-    for pos, (a, s) in enumerate(zip(unit_article, scores)):
-        if a not in best or s > best[a][0]:
-            best[a] = (float(s), pos)
-    ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
-    return [(a, s, pos) for a, (s, pos) in ranked]

@@ -144,6 +144,13 @@ class ConversationStore:
             ).scalars()
             return [message_dict(m) for m in rows]
 
+    def last_bot_data(self, conversation_id: str, key: str) -> Any:
+        """``data[key]`` of the latest bot message that carries it (what the bot last tried, its last outcome)."""
+        for m in reversed(self.transcript(conversation_id)):
+            if m["sender"] == "bot" and m["data"].get(key):
+                return m["data"][key]
+        return None
+
     def update(self, conversation_id: str, **fields: Any) -> ConversationView:
         allowed = {"language", "status", "low_confidence_streak", "customer"}
         unknown = set(fields) - allowed
