@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, constr
 
@@ -138,8 +139,55 @@ def read_transcript(
     conv = engine.services.conversations.authorize(conversation_id, token)
     messages = engine.services.conversations.transcript(conversation_id, after_id=after)
     for m in messages:  # internal retrieval details stay on the desk side
-        m["data"] = {k: v for k, v in m["data"].items() if k in ("buttons", "sources", "outcome")}
+        m["data"] = _public_data(m["data"])
     return {"conversation_id": conv.id, "status": conv.status, "language": conv.language, "messages": messages}
+
+
+@widget.get("/conversations/{conversation_id}/stream")
+async def stream_transcript(
+    conversation_id: str,
+    request: Request,
+    after: int = Query(0, ge=0, description="only messages with a larger id"),
+    token: Optional[str] = Query(None, description="the customer token (EventSource cannot send headers)"),
+    engine=Depends(engine_dep),
+    authorization: Optional[str] = Depends(bearer_token),
+):
+    """Server-sent events: each new message of the conversation (``event: message``) as soon as it is stored —
+    an agent's reply reaches the open chat page at once."""
+    from starlette.concurrency import run_in_threadpool
+
+    from bot.live import sse
+
+    store = engine.services.conversations
+    store.authorize(conversation_id, authorization or token)
+    hub = request.app.state.live
+    last_id = int(request.headers.get("last-event-id") or after)
+
+    async def gen():
+        nonlocal last_id
+        yield "retry: 1000\n\n"
+        idle = 0.0
+        while not await request.is_disconnected():
+            messages = await run_in_threadpool(store.transcript, conversation_id, last_id)
+            for m in messages:
+                m["data"] = _public_data(m["data"])
+                last_id = m["id"]
+                yield sse("message", m, m["id"])
+            if messages:
+                idle = 0.0
+            elif idle >= 15:
+                conv = await run_in_threadpool(store.get, conversation_id)
+                yield sse("status", {"status": conv.status})
+                idle = 0.0
+            await hub.wait(conversation_id, timeout=1.0)
+            idle += 1.0
+
+    return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+def _public_data(data: Dict[str, Any]) -> Dict[str, Any]:
+    """What the customer's page may see of a message's data (retrieval details stay on the desk side)."""
+    return {k: v for k, v in data.items() if k in ("buttons", "sources", "outcome", "agent", "notice")}
 
 
 @widget.get("/articles/{article_id}", response_model=ArticleOut)
@@ -151,9 +199,16 @@ def read_article(article_id: str, engine=Depends(engine_dep)):
     return ArticleOut(id=art.id, title=art.title, lang=art.lang, category=art.category, tags=art.tags, body=art.body)
 
 
-def create_app(settings: Optional[Settings] = None, engine=None) -> FastAPI:
-    """Build the app. With ``engine`` the app serves it; otherwise it builds one at start-up from ``settings``."""
+def create_app(settings: Optional[Settings] = None, engine=None, scheduler: Optional[bool] = None) -> FastAPI:
+    """Build the app. With ``engine`` the app serves it; otherwise it builds one at start-up from ``settings``.
+
+    ``scheduler``: run the SLA scheduler (and webhook deliveries) in the background; default: only when the app
+    builds its own engine (``tier0 serve``) — tests drive ``POST /api/desk/sla/run`` under a frozen clock instead.
+    """
     settings = settings or get_settings()
+    from bot.live import LiveHub
+
+    live = LiveHub()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -161,7 +216,24 @@ def create_app(settings: Optional[Settings] = None, engine=None) -> FastAPI:
             from bot.runtime import build_engine
 
             app.state.engine = build_engine(settings)
-        yield
+        eng = app.state.engine
+        eng.services.conversations.listeners.append(lambda cid, _m: live.notify(cid))
+        eng.services.handoff.subscribe(live.desk_event)
+        hooks = _start_webhooks(eng, settings)
+        app.state.webhooks = hooks
+        background = scheduler if scheduler is not None else engine is None
+        task = None
+        if background and settings.sla_interval > 0:
+            task = asyncio.create_task(_sla_loop(eng, settings.sla_interval))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            if hooks is not None:
+                hooks.stop()
+            eng.services.conversations.listeners.clear()
+            eng.services.handoff.listeners.clear()
 
     app = FastAPI(
         title="tier0",
@@ -170,6 +242,8 @@ def create_app(settings: Optional[Settings] = None, engine=None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.live = live
+    app.state.webhooks = None
 
     @app.exception_handler(Tier0Error)
     async def _tier0_error(_request: Request, exc: Tier0Error):
@@ -188,9 +262,45 @@ def create_app(settings: Optional[Settings] = None, engine=None) -> FastAPI:
     def chat_page():
         return FileResponse(STATIC / "chat.html")
 
+    @app.get("/desk", include_in_schema=False)
+    def desk_page():
+        return FileResponse(STATIC / "desk.html")
+
+    from bot.desk_api import desk, inbound
+
     app.include_router(widget)
+    app.include_router(desk)
+    app.include_router(inbound)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
+
+
+async def _sla_loop(engine, interval: float) -> None:
+    """The SLA scheduler: every ``interval`` seconds, raise priorities and escalate what the SLAs require."""
+    from starlette.concurrency import run_in_threadpool
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(engine.services.handoff.run_sla)
+        except Exception:  # noqa: BLE001 - keep scheduling; the error is logged
+            log.exception("sla.scheduler_failed")
+
+
+def _start_webhooks(engine, settings):
+    """Outbound webhooks from the desk configuration (none configured: nothing runs)."""
+    raw = engine.services.desk_config.webhooks
+    if not raw:
+        return None
+    import os
+
+    from handoff.webhooks import WebhookDispatcher, parse_endpoints
+
+    endpoints = parse_endpoints(raw, os.environ)
+    hooks = WebhookDispatcher(engine.services.db, endpoints, engine.services.clock)
+    engine.services.handoff.subscribe(hooks.on_event)
+    hooks.start()
+    return hooks
 
 
 def _version() -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from bot.services import Services
+from bot.services import Services, use
 from tier0.conversations import validate_text
 from tier0.text import detect_language
 
 log = logging.getLogger("tier0.bot")
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
 
 
 @dataclass
@@ -54,12 +56,14 @@ class ConversationEngine:
         store.add_message(conversation_id, "customer", text, {"language": lang})
 
         if conv.status == "handed_off":
-            # A person owns the conversation: the bot stays silent, the message joins the ticket.
-            ticket = self.services.handoff.open_ticket_for(conversation_id)
+            # A person owns (or owned) the conversation: the bot stays silent and the message joins the ticket,
+            # reopening it if it was resolved recently. Only a ticket handed back, or long closed, gives the bot
+            # the conversation again.
+            ticket = self.services.handoff.customer_message(conversation_id, text)
             if ticket is not None:
-                self.services.handoff.note_customer_message(ticket["id"], text)
-                return TurnResult(conversation_id, lang, [], {"type": "handoff", **_ticket_outcome(ticket)}, ticket)
-            store.update(conversation_id, status="bot")  # ticket closed since: the bot is back
+                messages, ticket = self._maybe_capture_email(ticket, text, lang)
+                return TurnResult(conversation_id, lang, messages, {"type": "handoff", **_ticket_outcome(ticket)}, ticket)
+            store.update(conversation_id, status="bot", low_confidence_streak=0)
 
         t0 = time.perf_counter()
         from rasa.core.channels.channel import UserMessage
@@ -67,13 +71,14 @@ class ConversationEngine:
         from bot.rasa_runtime import collecting_channel
 
         channel = collecting_channel()
+        use(self.services)
         raw = await self.agent.handle_message(  # Rasa's lock store serialises turns of one conversation
             UserMessage(text, channel, sender_id=conversation_id, metadata={"language": lang})
         )
         messages, outcome = self._collect(conversation_id, raw or [])
         ticket = None
         if outcome.get("type") == "handoff":
-            ticket = self.services.handoff.open_ticket_for(conversation_id)
+            ticket = self.services.handoff.open_ticket_for(conversation_id, availability=True)
         log.info(
             "bot.turn conversation=%s outcome=%s ms=%.1f",
             conversation_id,
@@ -81,6 +86,53 @@ class ConversationEngine:
             (time.perf_counter() - t0) * 1000,
         )
         return TurnResult(conversation_id, lang, messages, outcome, ticket)
+
+    def inbound_email(
+        self, sender: str, name: Optional[str], subject: str, text: str, message_id: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """An e-mail from a customer: it joins their open (or recently resolved) ticket, whatever channel opened
+        it; otherwise it opens an e-mail conversation and a ticket (reason ``email``) routed by the matrix."""
+        from handoff.service import HandoffRequest
+        from tier0.errors import InvalidInput
+
+        sender = sender.strip().lower()
+        if not EMAIL.fullmatch(sender):
+            raise InvalidInput(f"{sender!r} is not an e-mail address")
+        body = validate_text(text[:4000])
+        content = f"{subject.strip()}\n\n{body}" if subject.strip() and subject.strip() not in body else body
+        content = content[:4000]
+        lang = detect_language(content, default="en")
+        data = {"channel": "email", "subject": subject.strip()[:300], "message_id": message_id}
+        handoff = self.services.handoff
+        existing = handoff.find_ticket_by_email(sender)
+        if existing is not None:
+            self.services.conversations.add_message(existing["conversation_id"], "customer", content, data)
+            ticket = handoff.customer_message(existing["conversation_id"], content)
+            if ticket is not None:
+                return {"ticket": ticket["id"], "conversation_id": ticket["conversation_id"], "attached": True}
+        customer = {"email": sender, **({"name": name.strip()[:200]} if name and name.strip() else {})}
+        conv, _token = self.services.conversations.start(channel="email", language=lang, customer=customer)
+        self.services.conversations.add_message(conv.id, "customer", content, data)
+        ticket, _created = handoff.open(HandoffRequest(conversation_id=conv.id, reason="email", language=lang))
+        return {"ticket": ticket["id"], "conversation_id": conv.id, "attached": False}
+
+    def _maybe_capture_email(self, ticket: Dict[str, Any], text: str, lang: str):
+        """When nobody was available, the bot asked for an e-mail address: keep it on the ticket and confirm."""
+        if ticket.get("contact_email") or ticket["status"] != "waiting":
+            return [], ticket
+        match = EMAIL.search(text)
+        if not match:
+            return [], ticket
+        from handoff.notices import notice
+
+        ticket = self.services.handoff.set_contact_email(ticket["id"], match.group(0))
+        stored = self.services.conversations.add_message(
+            ticket["conversation_id"],
+            "system",
+            notice("email_saved", lang, email=ticket["contact_email"], ticket=ticket["id"]),
+            {"ticket": ticket["id"], "notice": "email_saved"},
+        )
+        return [{"id": stored["id"], "text": stored["text"], "buttons": [], "sources": []}], ticket
 
     def _collect(self, conversation_id: str, raw: List[Dict[str, Any]]):
         """Persist the bot's messages; return them in API form with the turn's outcome."""

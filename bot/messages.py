@@ -36,6 +36,20 @@ CATALOG = {
         "cette fenêtre. Votre référence de ticket est {ticket}. Vous êtes en position {position} dans la file ; "
         "attente estimée : environ {wait} minutes.",
     },
+    "handoff_offline": {
+        "en": "I'm passing your conversation to our {team} team (ticket {ticket}), but nobody is available right "
+        "now{opens}. Please leave your e-mail address here and we will reply as soon as we can.",
+        "fr": "Je transmets votre conversation à notre équipe {team} (ticket {ticket}), mais personne n'est "
+        "disponible pour le moment{opens}. Laissez-nous votre adresse e-mail ici : nous vous répondrons dès que "
+        "possible.",
+    },
+    "handoff_offline_known_email": {
+        "en": "I'm passing your conversation to our {team} team (ticket {ticket}), but nobody is available right "
+        "now{opens}. We will reply to {email} as soon as we can.",
+        "fr": "Je transmets votre conversation à notre équipe {team} (ticket {ticket}), mais personne n'est "
+        "disponible pour le moment{opens}. Nous vous répondrons à {email} dès que possible.",
+    },
+    "opens_at": {"en": " (we open again at {when})", "fr": " (réouverture à {when})"},
     "handoff_existing": {
         "en": "Your conversation is already with our {team} team (ticket {ticket}). A person will reply here.",
         "fr": "Votre conversation est déjà transmise à notre équipe {team} (ticket {ticket}). "

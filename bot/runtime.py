@@ -12,12 +12,12 @@ from tier0.config import Settings
 log = logging.getLogger("tier0")
 
 
-def build_engine(settings: Settings, import_sample: bool = True, embedder=None) -> ConversationEngine:
+def build_engine(settings: Settings, import_sample: bool = True, embedder=None, clock=None) -> ConversationEngine:
     from bot.rasa_runtime import load_agent, quiet_rasa, trained_model
 
     quiet_rasa()
     t0 = time.perf_counter()
-    services = build_services(settings, import_sample=import_sample, embedder=embedder)
+    services = build_services(settings, import_sample=import_sample, embedder=embedder, clock=clock)
     register(services)
     model = trained_model(settings.models_dir)
     agent = load_agent(model)

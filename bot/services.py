@@ -6,6 +6,7 @@ process-wide (:func:`current`).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from dataclasses import dataclass
 from typing import Optional
@@ -15,6 +16,8 @@ from tier0.config import Settings
 log = logging.getLogger("tier0")
 
 _current: Optional["Services"] = None
+# The engine handling the current turn sets this, so several engines can live in one process (tests, eval).
+_turn_services: contextvars.ContextVar = contextvars.ContextVar("tier0_services", default=None)
 
 
 @dataclass
@@ -26,14 +29,21 @@ class Services:
     index: "object"
     handoff: "object"
     turns: "object"
+    agents: "object" = None
+    clock: "object" = None
+    desk_config: "object" = None
 
 
-def build_services(settings: Settings, import_sample: bool = True, embedder=None) -> Services:
+def build_services(settings: Settings, import_sample: bool = True, embedder=None, clock=None) -> Services:
     """Open the database, the KB and its search index (synced), the hand-off desk and the turn logic."""
-    import handoff.models  # noqa: F401  (tables)
+    import handoff.agents  # noqa: F401  (tables)
+    import handoff.models  # noqa: F401
     import knowledge_base.models  # noqa: F401
     from bot.turns import TurnService
+    from handoff.agents import AgentDirectory
+    from handoff.deskconfig import load_config
     from handoff.service import HandoffService
+    from tier0.clock import SystemClock
     from knowledge_base.service import KnowledgeBase
     from retrieval.calibration import load_or_fit
     from retrieval.decision import DecisionPolicy
@@ -42,6 +52,8 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     from tier0.conversations import ConversationStore
     from tier0.db import Database
 
+    desk_config = load_config(settings.desk_config)  # fail fast on a bad desk file, before loading models
+    clock = clock or SystemClock()
     db = Database(settings.db_url)
     db.create_all()
     conversations = ConversationStore(db)
@@ -61,10 +73,12 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
 
     sync_index()
     kb.on_change(sync_index)
-    desk = HandoffService(db, conversations, default_queue=settings.default_queue)
+    agents = AgentDirectory(db, desk_config.queues_of, clock, session_hours=settings.session_hours)
+    agents.ensure_admin(settings.home / "initial-admin-password")
+    desk = HandoffService(db, conversations, desk_config, clock, agents)
     policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)
     turns = TurnService(kb, index, conversations, desk, policy)
-    return Services(settings, db, conversations, kb, index, desk, turns)
+    return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config)
 
 
 def register(services: Optional[Services]) -> None:
@@ -72,7 +86,15 @@ def register(services: Optional[Services]) -> None:
     _current = services
 
 
+def use(services: Services):
+    """Make ``services`` the ones custom actions see for the rest of this task (one conversation turn)."""
+    return _turn_services.set(services)
+
+
 def current() -> Services:
+    turn = _turn_services.get()
+    if turn is not None:
+        return turn
     if _current is None:
         from tier0.errors import NotReady
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional
 
 from bot.messages import say
-from handoff.routing import queue_info
 from handoff.service import HandoffRequest, HandoffService
 from knowledge_base.service import KnowledgeBase
 from retrieval.decision import Decision, DecisionPolicy, Signals, decide
@@ -183,9 +182,14 @@ class TurnService:
                 language=ctx.language,
             )
         )
-        team = queue_info(ticket["queue"]).display(ctx.language)
+        team = ticket["team"]
         if not created:
             text = say("handoff_existing", ctx.language, team=team, ticket=ticket["id"])
+        elif ticket.get("availability") == "offline":
+            opens = say("opens_at", ctx.language, when=ticket["opens_at_local"]) if ticket.get("opens_at_local") else ""
+            email = ticket.get("contact_email")
+            key = "handoff_offline_known_email" if email else "handoff_offline"
+            text = say(key, ctx.language, team=team, ticket=ticket["id"], opens=opens, email=email)
         else:
             text = say(
                 "handoff",

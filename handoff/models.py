@@ -12,7 +12,9 @@ class Ticket(Base):
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     conversation_id = Column(String(32), ForeignKey("conversations.id"), index=True, nullable=False)
+    # Ownership state machine (handoff.states): waiting -> agent -> resolved, returned (to the bot), reopened.
     status = Column(String(16), nullable=False, default="waiting", index=True)
+    assignee = Column(String(100), nullable=True, index=True)  # agent username while status == agent
     queue = Column(String(100), nullable=False, index=True)
     level = Column(Integer, nullable=False, default=1)
     priority = Column(String(10), nullable=False, default="normal")
@@ -26,6 +28,15 @@ class Ticket(Base):
     candidates = Column(JSON, nullable=False, default=list)  # what the bot tried: articles with scores
     transcript = Column(JSON, nullable=False, default=list)  # the conversation up to the hand-off
     summary = Column(Text, nullable=True)
+    topic = Column(String(100), nullable=True)  # the article's hand-off topic, when one decided the route
+    # SLA bookkeeping (handoff.sla): when the current level's clock started, its first response, pauses while
+    # waiting on the customer, and what the scheduler already did at this level.
+    level_started_at = Column(DateTime, nullable=True)
+    first_response_at = Column(DateTime, nullable=True)
+    resolved_at = Column(DateTime, nullable=True)
+    sla_pauses = Column(JSON, nullable=True)
+    sla_flags = Column(JSON, nullable=True)
+    contact_email = Column(String(320), nullable=True)  # where to answer when nobody is online
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -6,6 +6,8 @@ Rules, each recorded on the ticket by name when it decides the priority:
   - legal_threat     the customer mentions legal action, a lawyer, a regulator        -> urgent
   - repeated_contact the customer says this is not the first time they write or call  -> high
   - anger            the hand-off is for frustration, or the text shouts              -> high
+  - urgency          the customer says it is urgent / blocking ("asap", "urgent")     -> high
+  - category_floor   the desk configuration's floor for the ticket's category         -> at least that
   - vip_customer     the customer's tier is vip / premium / gold                      -> one step up
   - reason_default   otherwise, from the reason                                       -> normal
 """
@@ -13,7 +15,7 @@ Rules, each recorded on the ticket by name when it decides the priority:
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, Mapping, Optional, Tuple
 
 from tier0.text import normalize
 
@@ -34,6 +36,10 @@ _ANGRY_WORDS = re.compile(
     r"\b(scandal\w*|inadmissible|unacceptable|ridiculous|disgrace\w*|outrage\w*|furious|fed up|"
     r"j'en ai marre|marre|honteux|honte|arnaque|scam|worst|nul|pathetic|lamentable)\b"
 )
+_URGENT = re.compile(
+    r"\b(urgent\w*|asap|as soon as possible|emergency|immediately|right now|right away|blocked|"
+    r"urgence|au plus vite|des que possible|immediatement|tout de suite|bloque|bloquee)\b"
+)
 _VIP_TIERS = {"vip", "premium", "gold", "platinum", "plus"}
 
 
@@ -52,9 +58,13 @@ def at_least(priority: str, floor: str) -> bool:
 
 
 def compute_priority(
-    reason: str, customer_texts: Iterable[str], customer_tier: Optional[str] = None
+    reason: str,
+    customer_texts: Iterable[str],
+    customer_tier: Optional[str] = None,
+    category: Optional[str] = None,
+    category_floor: Optional[Mapping[str, str]] = None,
 ) -> Tuple[str, str]:
-    """Return ``(priority, rule)`` for a new ticket."""
+    """Return ``(priority, rule)`` for a new ticket; ``rule`` names what decided it."""
     texts = list(customer_texts)
     norm = " ".join(normalize(t) for t in texts)
     if _LEGAL.search(norm):
@@ -63,8 +73,13 @@ def compute_priority(
         priority, rule = "high", "repeated_contact"
     elif reason == "frustration" or _ANGRY_WORDS.search(norm) or any(_shouts(t) for t in texts):
         priority, rule = "high", "anger"
+    elif _URGENT.search(norm):
+        priority, rule = "high", "urgency"
     else:
         priority, rule = "normal", "reason_default"
+    floor = (category_floor or {}).get(category or "")
+    if floor and not at_least(priority, floor):
+        priority, rule = floor, f"category_floor:{category}"
     if customer_tier and customer_tier.strip().lower() in _VIP_TIERS:
         priority, rule = bump(priority), f"{rule}+vip_customer"
     return priority, rule

@@ -30,8 +30,14 @@ class Settings(BaseSettings):
     # Used only when the KB is too small to calibrate: threshold on the uncalibrated fused score.
     answer_threshold: float = 0.75
     clarify_margin: float = 0.04
-    # Default tier-1 queue for hand-offs without a more specific route.
-    default_queue: str = "tier1"
+    # The desk: queues, opening hours, members, escalation matrix, SLA targets, webhooks (YAML the operator edits).
+    desk_config: Path = REPO_ROOT / "data" / "desk.yml"
+    # How often the SLA scheduler checks open tickets (seconds); 0 turns the background scheduler off.
+    sla_interval: float = 30.0
+    # Agent sign-in sessions last this long (hours, sliding while used).
+    session_hours: float = 12.0
+    # Shared secret of the inbound e-mail webhook (POST /api/inbound/email); unset = the endpoint is disabled.
+    inbound_email_secret: Optional[str] = None
     # Company name shown in bot messages.
     company_name: str = "Nuvola"
     host: str = "127.0.0.1"
@@ -50,7 +56,7 @@ class Settings(BaseSettings):
             raise ValueError("target_wrong_rate must be between 0 and 1 (e.g. 0.03 for 3 %)")
         return v
 
-    @validator("home", "sample_kb", pre=False)
+    @validator("home", "sample_kb", "desk_config", pre=False)
     def _absolute(cls, v: Path) -> Path:  # noqa: N805
         return Path(v).expanduser().resolve()
 

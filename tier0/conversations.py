@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Session
@@ -82,6 +83,8 @@ class ConversationStore:
 
     def __init__(self, db: Database):
         self.db = db
+        # Called with (conversation_id, message) after a message is stored: live pages wake on it.
+        self.listeners: List[Callable[[str, Dict[str, Any]], None]] = []
 
     def start(
         self,
@@ -132,7 +135,13 @@ class ConversationStore:
             m = Message(conversation_id=conversation_id, sender=sender, text=text, data=dict(data or {}))
             s.add(m)
             s.flush()
-            return message_dict(m)
+            out = message_dict(m)
+        for fn in self.listeners:
+            try:
+                fn(conversation_id, out)
+            except Exception:  # noqa: BLE001 - a listener never loses a message already stored
+                logging.getLogger("tier0").exception("conversation.listener_failed")
+        return out
 
     def transcript(self, conversation_id: str, after_id: int = 0) -> List[Dict[str, Any]]:
         with self.db.session() as s:

@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -57,8 +57,19 @@ class Database:
         self._sessions = sessionmaker(bind=self.engine, future=True, expire_on_commit=False)
 
     def create_all(self) -> None:
-        """Create missing tables for every model module imported so far (the composition root imports them)."""
+        """Create missing tables for every model module imported so far (the composition root imports them),
+        and add columns that a newer tier0 declares to tables an older one created (additive upgrades only:
+        new columns are nullable). Anything else is a migration and will need one."""
         Base.metadata.create_all(self.engine)
+        insp = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in Base.metadata.sorted_tables:
+                existing = {c["name"] for c in insp.get_columns(table.name)}
+                for col in table.columns:
+                    if col.name in existing or col.primary_key:
+                        continue
+                    ddl_type = col.type.compile(dialect=self.engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {ddl_type}'))
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

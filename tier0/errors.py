@@ -3,6 +3,7 @@
     Tier0Error                      base of every error tier0 raises on purpose
     ├── InvalidInput                the caller sent something malformed            -> HTTP 422
     │   └── ArticleFormatError      a Markdown article could not be parsed (file, line)
+    ├── Unauthorized                no valid sign-in (desk routes)                 -> HTTP 401
     ├── NotFound                    the thing asked for does not exist             -> HTTP 404
     ├── Forbidden                   the caller may not see or do this              -> HTTP 403
     ├── Conflict                    the request clashes with the current state     -> HTTP 409
@@ -40,6 +41,11 @@ class ArticleFormatError(InvalidInput):
         self.path = path
         self.line = line
         self.reason = reason
+
+
+class Unauthorized(Tier0Error, PermissionError):
+    status_code = 401
+    code = "unauthorized"
 
 
 class NotFound(Tier0Error, LookupError):

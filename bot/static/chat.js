@@ -1,5 +1,6 @@
 // Minimal chat page for tier0: starts a conversation, sends messages, shows answers with their sources,
-// quick replies, and hand-off tickets. Polls the transcript so a person's replies appear after a hand-off.
+// quick replies, and hand-off tickets. A server-sent event stream brings a person's replies the moment they are
+// sent (polling every 5 s only if the stream cannot be opened).
 (function () {
   "use strict";
   const log = document.getElementById("log");
@@ -39,7 +40,8 @@
     if (m.id) { shown.add(m.id); lastId = Math.max(lastId, m.id); }
     const li = el("li", "msg " + m.sender);
     li.dataset.sender = m.sender;
-    if (m.sender !== "customer" && WHO[lang()][m.sender]) li.appendChild(el("span", "who", WHO[lang()][m.sender]));
+    const who = m.sender === "agent" && m.data && m.data.agent ? m.data.agent + " · " + WHO[lang()].agent : WHO[lang()][m.sender];
+    if (m.sender !== "customer" && who) li.appendChild(el("span", "who", who));
     li.appendChild(m.sender === "customer" ? el("div", "text", m.text) : richText(m.text));
     const data = m.data || {};
     const sources = (data.sources || m.sources || []).filter(s => s.url);
@@ -86,6 +88,7 @@
     const started = await api("/api/conversations", { method: "POST", body: JSON.stringify({ language: lang() }) });
     conv = { id: started.conversation_id, token: started.token };
     store.setItem("tier0.conv", JSON.stringify(conv));
+    listen();
     return conv;
   }
 
@@ -122,6 +125,18 @@
     input.value = "";
     send(text);
   });
-  if (conv) poll();
-  setInterval(poll, 2000);
+  let stream = null;
+  let fallback = null;
+  function listen() {
+    if (!conv || stream || !window.EventSource) { if (!window.EventSource && !fallback) fallback = setInterval(poll, 5000); return; }
+    const url = "/api/conversations/" + conv.id + "/stream?after=" + lastId + "&token=" + encodeURIComponent(conv.token);
+    stream = new EventSource(url);
+    stream.addEventListener("message", ev => render(JSON.parse(ev.data)));
+    stream.addEventListener("open", () => { document.body.dataset.live = "on"; if (fallback) { clearInterval(fallback); fallback = null; } });
+    stream.addEventListener("error", () => {
+      document.body.dataset.live = "off";
+      if (!fallback) fallback = setInterval(poll, 5000);  // EventSource retries by itself; poll meanwhile
+    });
+  }
+  if (conv) poll().then(listen);
 })();

@@ -1,7 +1,6 @@
 import pytest
 
 from handoff.priority import PRIORITIES, at_least, bump, compute_priority
-from handoff.routing import route
 
 
 @pytest.mark.parametrize(
@@ -15,6 +14,8 @@ from handoff.routing import route
         (["WHERE IS MY ORDER I PAID TWO WEEKS AGO"], "customer_request", "high", "anger"),
         (["you are useless"], "frustration", "high", "anger"),
         (["c'est inadmissible"], "customer_request", "high", "anger"),
+        (["I need this fixed asap, I am blocked"], "customer_request", "high", "urgency"),
+        (["c'est urgent, je suis bloquée"], "low_confidence", "high", "urgency"),
     ],
 )
 def test_priority_rules(texts, reason, expected, rule):
@@ -32,9 +33,11 @@ def test_bump_and_order():
     assert PRIORITIES == ("low", "normal", "high", "urgent")
 
 
-def test_route_prefers_the_topic_queue():
-    assert route("needs_authority", "billing") == "billing"
-    assert route("customer_request", None) == "tier1"
-    assert route("customer_request", None, default_queue="frontline") == "frontline"
-    with pytest.raises(ValueError):
-        route("because", None)
+def test_category_floor_and_vip_compose():
+    floor = {"security": "high"}
+    assert compute_priority("customer_request", ["hi"], None, "security", floor) == ("high", "category_floor:security")
+    assert compute_priority("customer_request", ["I will sue"], None, "security", floor)[0] == "urgent"
+    assert compute_priority("customer_request", ["hi"], "gold", "security", floor) == (
+        "urgent",
+        "category_floor:security+vip_customer",
+    )

@@ -1,0 +1,200 @@
+// tier0 agent console: sign in, work the queue (most urgent first), read what the bot tried, claim, reply,
+// note, resolve, escalate, hand back to the bot, flag a wrong bot answer. Live through server-sent events.
+// No innerHTML with data: every text goes through textContent.
+(function () {
+  "use strict";
+  const $ = sel => document.querySelector(sel);
+  const store = window.sessionStorage;
+  let token = store.getItem("tier0.desk.token");
+  let me = null;
+  let current = null;   // reference of the open ticket
+  let stream = null;
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (v === undefined || v === null || v === false) return;
+      if (k === "class") e.className = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (k === "dataset") Object.assign(e.dataset, v);
+      else e.setAttribute(k, v === true ? "" : v);
+    });
+    children.flat().forEach(c => { if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c)); });
+    return e;
+  }
+
+  async function api(path, opts) {
+    opts = opts || {};
+    opts.headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
+    if (token) opts.headers.Authorization = "Bearer " + token;
+    const r = await fetch(path, opts);
+    if (r.status === 401 && path !== "/api/desk/login") { signOut(); throw new Error("signed out"); }
+    if (r.status === 204) return null;
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || r.statusText));
+    return body;
+  }
+
+  function post(path, body) { return api(path, { method: "POST", body: JSON.stringify(body || {}) }); }
+
+  function minutes(sec) {
+    const m = Math.round(Math.abs(sec) / 60);
+    return m >= 120 ? Math.round(m / 60) + " h" : m + " min";
+  }
+
+  function slaText(sla) {
+    if (!sla || sla.resolution_remaining_s === null || sla.resolution_remaining_s === undefined) return "no SLA";
+    if (sla.resolution_breached) return "SLA breached " + minutes(sla.resolution_remaining_s) + " ago";
+    if (sla.paused) return "paused (waiting on customer)";
+    return minutes(sla.resolution_remaining_s) + " left";
+  }
+
+  // -- sign in ------------------------------------------------------------------------------------------------
+  function showSignin() { $("#signin").hidden = false; $("#app").hidden = true; $("#login-user").focus(); }
+  function signOut() {
+    if (stream) { stream.close(); stream = null; }
+    store.removeItem("tier0.desk.token"); token = null; me = null; current = null;
+    showSignin();
+  }
+  $("#login").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    $("#login-error").textContent = "";
+    try {
+      const r = await post("/api/desk/login", { username: $("#login-user").value, password: $("#login-pass").value });
+      token = r.token; store.setItem("tier0.desk.token", token);
+      $("#login-pass").value = "";
+      await start();
+    } catch (e) { $("#login-error").textContent = e.message; }
+  });
+  $("#logout").addEventListener("click", async () => { try { await post("/api/desk/logout"); } catch (e) { /* gone */ } signOut(); });
+
+  async function start() {
+    me = await api("/api/desk/me");
+    $("#me").textContent = me.display_name + " (" + me.role + ")";
+    $("#signin").hidden = true; $("#app").hidden = false;
+    const sel = $("#f-queue");
+    while (sel.options.length > 1) sel.remove(1);
+    const queues = await loadQueues();
+    queues.forEach(q => sel.append(el("option", { value: q.name }, q.team + " (L" + q.level + ")")));
+    await loadTickets();
+    listen();
+  }
+
+  // -- the queue ------------------------------------------------------------------------------------------------
+  async function loadQueues() {
+    const queues = await api("/api/desk/queues");
+    const box = $("#queues");
+    box.replaceChildren(...queues.map(q => el("span", { class: "q" + (q.open_now ? "" : " closed"), title: q.open_now ? "open" : "closed now" },
+      q.team + " · L" + q.level + " · " + q.waiting + " waiting · " + q.online.length + " online" + (q.breached ? " · " + q.breached + " breached" : ""))));
+    return queues;
+  }
+
+  async function loadTickets() {
+    const params = new URLSearchParams();
+    if ($("#f-queue").value) params.set("queue", $("#f-queue").value);
+    params.set("status", $("#f-status").value);
+    if ($("#f-priority").value) params.set("priority", $("#f-priority").value);
+    if ($("#f-mine").checked) params.set("mine", "true");
+    const tickets = await api("/api/desk/tickets?" + params);
+    $("#tickets").replaceChildren(...tickets.map(t => el("li", {
+      class: "ticket" + (t.id === current ? " current" : ""), dataset: { ref: t.id, status: t.status, priority: t.priority },
+      onclick: () => openTicket(t.id),
+    },
+      el("div", { class: "line" }, el("strong", {}, t.id), el("span", { class: "badge p-" + t.priority }, t.priority),
+        el("span", { class: "badge" }, t.team + " · L" + t.level), el("span", { class: "badge" }, t.status === "agent" ? "@" + t.assignee : t.status)),
+      el("div", { class: "line" + (t.sla.resolution_breached ? " breached" : "") }, slaText(t.sla), " · ", t.reason, " · ", t.channel, " · ", t.language || ""),
+      el("div", { class: "last" }, t.last_customer_message || ""),
+    )));
+  }
+  $("#filters").addEventListener("change", () => loadTickets().catch(showError));
+
+  // -- one ticket --------------------------------------------------------------------------------------------------
+  function showError(e) {
+    const box = $("#action-error");
+    if (box) box.textContent = e.message; else console.error(e);
+  }
+
+  async function act(path, body) {
+    try { await post("/api/desk/tickets/" + current + path, body); await openTicket(current); await loadTickets(); }
+    catch (e) { showError(e); }
+  }
+
+  async function openTicket(ref) {
+    current = ref;
+    const t = await api("/api/desk/tickets/" + ref);
+    document.querySelectorAll("#tickets li").forEach(li => li.classList.toggle("current", li.dataset.ref === ref));
+    const can = new Set(t.actions);
+    const fact = (k, v) => el("div", {}, el("span", {}, k + ": "), v === null || v === undefined || v === "" ? "—" : String(v));
+    const customer = t.customer || {};
+    const tried = (t.candidates || []).map(c => el("tr", {},
+      el("td", {}, el("a", { href: "/api/articles/" + c.article_id, target: "_blank", rel: "noopener" }, c.title || c.article_id)),
+      el("td", {}, c.score !== undefined ? Number(c.score).toFixed(3) : "—"), el("td", {}, c.lang || "")));
+    const transcript = t.messages.map(m => {
+      const li = el("li", { class: m.sender, dataset: { id: m.id, sender: m.sender } },
+        el("span", { class: "who" }, m.sender === "agent" ? (m.data.agent || "agent") : m.sender), m.text);
+      const sources = (m.data && m.data.sources) || [];
+      if (m.sender === "bot" && sources.length) {
+        li.append(el("div", { class: "actions" }, "Source: " + sources.map(s => s.title).join(", ") + " ",
+          el("button", { type: "button", class: "flag", onclick: () => {
+            const note = window.prompt("What was wrong with this answer?") || "";
+            act("/flag", { message_id: m.id, note: note || null });
+          } }, "Flag as wrong")));
+      }
+      return li;
+    });
+    const escalateKind = el("select", { id: "esc-kind", "aria-label": "Escalation kind" },
+      el("option", { value: "functional" }, "functional (specialists)"), el("option", { value: "hierarchical" }, "hierarchical (authority)"));
+    const reply = el("textarea", { id: "reply-text", placeholder: "Reply to the customer (they see it at once) or write an internal note", maxlength: 4000 });
+    $("#detail").replaceChildren(
+      el("h2", {}, t.id + " · " + t.status + (t.assignee ? " · @" + t.assignee : "")),
+      el("div", { class: "facts" },
+        fact("Team", t.team + " (level " + t.level + ")"), fact("Priority", t.priority + " — " + (t.priority_rule || "")),
+        fact("Reason", t.reason), fact("Bot confidence", t.confidence), fact("Category", t.category),
+        fact("Language", t.language), fact("Channel", t.channel), fact("SLA", slaText(t.sla)),
+        fact("First response due", t.sla.first_response_due), fact("Customer", [customer.name, customer.email, customer.tier].filter(Boolean).join(" · ")),
+        fact("Contact e-mail", t.contact_email)),
+      el("div", { class: "box" }, el("h3", {}, "What the bot tried"),
+        tried.length ? el("table", { class: "tried" }, el("tr", {}, el("th", {}, "Article"), el("th", {}, "Score"), el("th", {}, "Lang")), tried) : "Nothing relevant found."),
+      el("div", { class: "box" }, el("h3", {}, "Conversation"), el("ol", { class: "transcript", id: "transcript" }, transcript)),
+      el("div", { class: "box compose" }, reply,
+        el("div", { class: "actions" },
+          el("button", { id: "claim-btn", type: "button", disabled: !can.has("claim"), onclick: () => act("/claim") }, "Claim"),
+          el("button", { id: "reply-btn", type: "button", class: "primary", disabled: !(t.status === "waiting" || t.status === "agent"),
+            onclick: () => { const text = reply.value.trim(); if (text) act("/reply", { text }).then(() => { const r = $("#reply-text"); if (r) r.value = ""; }); } }, "Send reply"),
+          el("button", { id: "note-btn", type: "button", onclick: () => { const text = reply.value.trim(); if (text) act("/notes", { text }); } }, "Internal note"),
+          el("button", { id: "resolve-btn", type: "button", disabled: !can.has("resolve"), onclick: () => act("/resolve", {}) }, "Resolve"),
+          el("button", { id: "release-btn", type: "button", disabled: !can.has("release"), onclick: () => act("/release", {}) }, "Release"),
+          escalateKind,
+          el("button", { id: "escalate-btn", type: "button", disabled: !can.has("escalate"), onclick: () => {
+            const note = reply.value.trim() || window.prompt("Why escalate? The next level reads this first.") || "";
+            if (note) act("/escalate", { kind: escalateKind.value, note });
+          } }, "Escalate"),
+          el("button", { id: "return-btn", type: "button", disabled: !can.has("return_to_bot"), onclick: () => act("/return-to-bot", {}) }, "Hand back to bot")),
+        el("p", { id: "action-error", class: "error", role: "alert" })),
+      el("div", { class: "box" }, el("h3", {}, "History"), el("ol", { class: "events" },
+        t.events.map(e => el("li", {}, e.at.replace("T", " ").slice(0, 19) + " · " + e.kind + " · " + e.actor + (e.note ? " — " + e.note : ""))))),
+    );
+    const tr = $("#transcript"); if (tr && tr.lastElementChild) tr.lastElementChild.scrollIntoView({ block: "nearest" });
+  }
+
+  // -- live ------------------------------------------------------------------------------------------------------------
+  let refreshTimer = null;
+  function listen() {
+    if (stream) stream.close();
+    stream = new EventSource("/api/desk/stream?access_token=" + encodeURIComponent(token));
+    stream.addEventListener("open", () => { document.body.dataset.live = "on"; });
+    stream.addEventListener("error", () => { document.body.dataset.live = "off"; });
+    stream.addEventListener("ticket", ev => {
+      const item = JSON.parse(ev.data);
+      clearTimeout(refreshTimer);  // coalesce bursts of events into one refresh
+      refreshTimer = setTimeout(() => {
+        loadTickets().catch(() => {});
+        loadQueues().catch(() => {});
+        if (current && item.ticket.id === current) openTicket(current).catch(() => {});
+      }, 100);
+    });
+  }
+  setInterval(() => { if (me) { loadTickets().catch(() => {}); loadQueues().catch(() => {}); } }, 30000);  // SLA clocks tick
+
+  if (token) start().catch(() => signOut()); else showSignin();
+})();

@@ -1,0 +1,46 @@
+"""Who owns a conversation: an explicit state machine with allowed transitions only.
+
+    (bot) ──handoff──► waiting ──claim──► agent ──resolve──► resolved
+                         ▲  │ ◄─release──  │                   │
+                         │  └──escalate────┤ (next level, back in a queue)
+                         │                 │                   │
+                         │  return_to_bot ─┴─► returned        │
+                         └───────────reopen (the customer writes again)─┘
+
+``bot`` is the state of a conversation with no open ticket (before a hand-off, and after ``returned``): the bot
+answers. In ``waiting`` and ``agent`` a person owns the conversation and the bot never speaks. Every transition is
+recorded as a ticket event with its actor, time and note (the audit trail).
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from tier0.errors import Conflict
+
+STATUSES = ("waiting", "agent", "resolved", "returned")
+OPEN = ("waiting", "agent")  # a person owns the conversation
+
+TRANSITIONS: Dict[str, Dict[str, str]] = {
+    "claim": {"waiting": "agent"},
+    "release": {"agent": "waiting"},
+    "escalate": {"waiting": "waiting", "agent": "waiting"},
+    "resolve": {"waiting": "resolved", "agent": "resolved"},
+    "return_to_bot": {"waiting": "returned", "agent": "returned"},
+    "reopen": {"resolved": "waiting"},
+}
+
+
+def next_status(status: str, action: str) -> str:
+    """The status after ``action``, or :class:`Conflict` when the action is not allowed from ``status``."""
+    moves = TRANSITIONS.get(action)
+    if moves is None:
+        raise ValueError(f"unknown action {action!r}")
+    if status not in moves:
+        allowed = ", ".join(sorted(moves))
+        raise Conflict(f"cannot {action.replace('_', ' ')} a ticket that is {status} (only when {allowed})")
+    return moves[status]
+
+
+def allowed_actions(status: str) -> list:
+    return [a for a, moves in TRANSITIONS.items() if status in moves]

@@ -1,0 +1,297 @@
+"""The tier-1 desk through the HTTP API, under a frozen clock: hand-off, SLA-driven priority and escalation,
+agents working the ticket, role checks, the customer kept informed, e-mail as a second channel.
+
+Everything is real: the trained Rasa model, the embedding model, a SQLite file, the bundled data/desk.yml.
+"""
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from tests.conftest import make_settings
+from tier0.clock import FrozenClock
+
+MONDAY_10_PARIS = dt.datetime(2026, 1, 5, 9, 0)  # 10:00 in Paris, tier1 and specialists open
+PASSWORD = "correct horse battery"
+INBOUND_SECRET = "inbound-test-secret"
+
+
+@pytest.fixture(scope="module")
+def clock():
+    return FrozenClock(MONDAY_10_PARIS)
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory, embedder, clock):
+    from bot.runtime import build_engine
+
+    home = tmp_path_factory.mktemp("desk-home")
+    settings = make_settings(home, inbound_email_secret=INBOUND_SECRET)
+    engine = build_engine(settings, embedder=embedder, clock=clock)
+    with TestClient(create_app(settings, engine=engine)) as c:
+        c.admin_password = (home / "initial-admin-password").read_text().strip()
+        yield c
+
+
+def login(c, username, password=PASSWORD):
+    r = c.post("/api/desk/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@pytest.fixture(scope="module")
+def staff(desk):
+    admin = login(desk, "admin", desk.admin_password)
+    for name, role in (("alice", "agent"), ("bob", "agent"), ("dave", "agent"), ("carol", "lead")):
+        r = desk.post("/api/desk/agents", headers=admin, json={"username": name, "password": PASSWORD, "role": role})
+        assert r.status_code == 201, r.text
+    return {"admin": admin, **{n: login(desk, n) for n in ("alice", "bob", "dave", "carol")}}
+
+
+def customer(c, **body):
+    r = c.post("/api/conversations", json=body or None)
+    assert r.status_code == 201, r.text
+    d = r.json()
+    return d["conversation_id"], {"Authorization": f"Bearer {d['token']}"}
+
+
+def say(c, cid, auth, text):
+    r = c.post(f"/api/conversations/{cid}/messages", json={"text": text}, headers=auth)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def transcript(c, cid, auth):
+    return c.get(f"/api/conversations/{cid}/messages", headers=auth).json()["messages"]
+
+
+def events(c, ref, who):
+    r = c.get(f"/api/desk/tickets/{ref}", headers=who)
+    assert r.status_code == 200, r.text
+    return [e["kind"] for e in r.json()["events"]]
+
+
+def test_a_whole_escalation_under_a_frozen_clock(desk, staff, clock):
+    clock.set(MONDAY_10_PARIS)
+    cid, auth = customer(desk, customer={"name": "Ada", "email": "ada@example.com"})
+    say(desk, cid, auth, "my invoice shows the wrong address")
+    turn = say(desk, cid, auth, "I want to talk to a human please")
+    ticket = turn["ticket"]
+    assert turn["outcome"]["type"] == "handoff"
+    ref = ticket["id"]
+    assert (ticket["queue"], ticket["level"], ticket["priority"], ticket["status"]) == ("tier1", 1, "normal", "waiting")
+    # the customer is told who takes over, the position and the wait (agents are signed in and tier1 is open)
+    told = turn["messages"][0]["text"]
+    assert "customer service" in told and ref in told and "number 1 in the queue" in told
+
+    # the agent's queue shows it, with what the bot tried and the SLA clock
+    queue = desk.get("/api/desk/tickets", headers=staff["alice"]).json()
+    mine = next(t for t in queue if t["id"] == ref)
+    assert mine["sla"]["first_response_target_min"] == 5 and mine["sla"]["resolution_target_min"] == 20
+    detail = desk.get(f"/api/desk/tickets/{ref}", headers=staff["alice"]).json()
+    assert [m["text"] for m in detail["messages"] if m["sender"] == "customer"] == [
+        "my invoice shows the wrong address",
+        "I want to talk to a human please",
+    ]
+    assert detail["reason"] == "customer_request" and detail["customer"]["email"] == "ada@example.com"
+    assert detail["candidates"], "what the bot tried travels with the ticket"
+
+    # 6 minutes without a first response: the scheduler raises the priority
+    clock.advance(minutes=6)
+    run = desk.post("/api/desk/sla/run", headers=staff["admin"]).json()["actions"]
+    assert {"ticket": ref, "action": "raise_priority"} in run
+    t = desk.get(f"/api/desk/tickets/{ref}", headers=staff["alice"]).json()
+    assert t["priority"] == "high" and "sla_first_response" in t["priority_rule"]
+    # running again does not raise it twice
+    assert not [a for a in desk.post("/api/desk/sla/run", headers=staff["admin"]).json()["actions"] if a["ticket"] == ref]
+
+    # 21 minutes in: resolution breached -> escalated one level up (tier1's functional path: specialists)
+    clock.advance(minutes=15)
+    run = desk.post("/api/desk/sla/run", headers=staff["admin"]).json()["actions"]
+    assert {"ticket": ref, "action": "escalate"} in run
+    t = desk.get(f"/api/desk/tickets/{ref}", headers=staff["dave"]).json()
+    assert (t["queue"], t["level"], t["status"], t["assignee"]) == ("specialists", 2, "waiting", None)
+    assert t["sla"]["resolution_target_min"] == 120  # level 2, high priority
+    kinds = [e["kind"] for e in t["events"]]
+    assert kinds[:4] == ["created", "priority_raised", "sla_breached", "escalated"]
+    esc = next(e for e in t["events"] if e["kind"] == "escalated")
+    assert esc["actor"] == "system" and esc["data"]["from_level"] == 1 and esc["data"]["to_level"] == 2
+    # the customer is told, and the frontline agent no longer sees it
+    assert any(m["sender"] == "system" and "technical support" in m["text"] for m in transcript(desk, cid, auth))
+    assert desk.get(f"/api/desk/tickets/{ref}", headers=staff["alice"]).status_code == 403
+
+    # level 2 picks it up with the whole history
+    assert desk.post(f"/api/desk/tickets/{ref}/claim", headers=staff["dave"]).json()["status"] == "agent"
+    r = desk.post(f"/api/desk/tickets/{ref}/reply", headers=staff["dave"], json={"text": "Hello Ada, I fix it now."})
+    assert r.status_code == 200, r.text
+    assert r.json()["first_response_at"] is not None
+    desk.post(f"/api/desk/tickets/{ref}/notes", headers=staff["dave"], json={"text": "address field bug"})
+    msgs = transcript(desk, cid, auth)
+    assert msgs[-1]["sender"] == "agent" and msgs[-1]["text"] == "Hello Ada, I fix it now."
+    assert "address field bug" not in [m["text"] for m in msgs], "internal notes never reach the customer"
+
+    # the customer answers: the bot stays silent, the message joins the ticket
+    turn = say(desk, cid, auth, "thanks, it is 12 rue de la Paix")
+    assert turn["messages"] == [] and turn["ticket"]["id"] == ref
+    clock.advance(minutes=3)
+    r = desk.post(f"/api/desk/tickets/{ref}/resolve", headers=staff["dave"], json={"note": "address corrected"})
+    assert r.json()["status"] == "resolved"
+    assert events(desk, ref, staff["dave"])[-2:] == ["customer_message", "resolved"]
+    assert "resolved" in transcript(desk, cid, auth)[-1]["text"]
+
+    # writing again reopens it, in the same queue
+    turn = say(desk, cid, auth, "sorry, one more thing about the invoice")
+    assert turn["messages"] == [] and turn["ticket"]["status"] == "waiting"
+    assert events(desk, ref, staff["dave"])[-2:] == ["reopened", "customer_message"]
+
+
+def test_escalation_rules(desk, staff, clock):
+    clock.set(MONDAY_10_PARIS)
+    cid, auth = customer(desk)
+    ref = say(desk, cid, auth, "I need to speak to an agent")["ticket"]["id"]
+    bob = staff["bob"]
+    assert desk.post(f"/api/desk/tickets/{ref}/escalate", headers=bob, json={"kind": "functional"}).status_code == 422
+    r = desk.post(f"/api/desk/tickets/{ref}/escalate", headers=bob, json={"kind": "sideways", "note": "x"})
+    assert r.status_code == 422
+    r = desk.post(f"/api/desk/tickets/{ref}/escalate", headers=bob,
+                  json={"kind": "hierarchical", "note": "asks for a commercial gesture"})
+    assert r.status_code == 200 and (r.json()["queue"], r.json()["level"]) == ("supervisors", 2)
+    carol = staff["carol"]
+    r = desk.post(f"/api/desk/tickets/{ref}/escalate", headers=carol, json={"kind": "hierarchical", "note": "VIP"})
+    assert (r.json()["queue"], r.json()["level"]) == ("management", 3)
+    r = desk.post(f"/api/desk/tickets/{ref}/escalate", headers=carol, json={"kind": "hierarchical", "note": "more"})
+    assert r.status_code == 409 and "no hierarchical escalation" in r.json()["detail"]
+    # not allowed from a resolved ticket either
+    desk.post(f"/api/desk/tickets/{ref}/resolve", headers=carol)
+    assert desk.post(f"/api/desk/tickets/{ref}/claim", headers=carol).status_code == 409
+
+
+def test_role_checks_refuse_every_wrong_caller(desk, staff, clock):
+    clock.set(MONDAY_10_PARIS)
+    cid, auth = customer(desk)
+    ref = say(desk, cid, auth, "can I talk to a real person")["ticket"]["id"]
+    desk_routes = [
+        ("get", "/api/desk/me", None),
+        ("get", "/api/desk/queues", None),
+        ("get", "/api/desk/tickets", None),
+        ("get", f"/api/desk/tickets/{ref}", None),
+        ("post", f"/api/desk/tickets/{ref}/claim", None),
+        ("post", f"/api/desk/tickets/{ref}/reply", {"text": "hi"}),
+        ("post", f"/api/desk/tickets/{ref}/notes", {"text": "hi"}),
+        ("post", f"/api/desk/tickets/{ref}/resolve", None),
+        ("post", f"/api/desk/tickets/{ref}/escalate", {"kind": "functional", "note": "x"}),
+        ("post", f"/api/desk/tickets/{ref}/return-to-bot", None),
+        ("post", f"/api/desk/tickets/{ref}/flag", {"message_id": 1}),
+        ("get", "/api/desk/agents", None),
+        ("post", "/api/desk/agents", {"username": "mallory", "password": "0123456789", "role": "admin"}),
+        ("post", "/api/desk/sla/run", None),
+        ("get", "/api/desk/config", None),
+        ("get", "/api/desk/stream", None),
+    ]
+    # nobody signed in, a bad token, and the customer's own token: 401 everywhere
+    for headers in ({}, {"Authorization": "Bearer not-a-session"}, auth):
+        for method, url, body in desk_routes:
+            r = desk.request(method, url, json=body, headers=headers)
+            assert r.status_code == 401, (method, url, r.status_code)
+    # an agent outside the ticket's queue: 403 on every ticket route
+    dave = staff["dave"]  # specialists + complaints, not tier1
+    for method, url, body in desk_routes[3:11]:
+        r = desk.request(method, url, json=body, headers=dave)
+        assert r.status_code == 403, (method, url, r.status_code, r.text)
+    assert desk.get("/api/desk/tickets?queue=tier1", headers=dave).status_code == 403
+    assert ref not in [t["id"] for t in desk.get("/api/desk/tickets", headers=dave).json()]
+    # agents cannot do lead or admin work
+    alice = staff["alice"]
+    for method, url, body in desk_routes[11:15]:
+        assert desk.request(method, url, json=body, headers=alice).status_code == 403, url
+    # a lead reads the matrix but may not create accounts or run the scheduler
+    carol = staff["carol"]
+    assert desk.get("/api/desk/config", headers=carol).status_code == 200
+    assert desk.post("/api/desk/sla/run", headers=carol).status_code == 403
+    assert desk.post("/api/desk/agents", headers=carol, json=desk_routes[12][2]).status_code == 403
+    # a ticket an agent owns: another agent of the same queue may not reply on it, a lead may take it over
+    assert desk.post(f"/api/desk/tickets/{ref}/claim", headers=alice).status_code == 200
+    assert desk.post(f"/api/desk/tickets/{ref}/reply", headers=staff["bob"], json={"text": "x"}).status_code == 403
+    r = desk.post(f"/api/desk/tickets/{ref}/reply", headers=carol, json={"text": "Carol here, I take over."})
+    assert r.status_code == 200 and r.json()["assignee"] == "carol"
+    # wrong password and unknown user get the same answer
+    for user, pw in (("alice", "wrong password!"), ("nobody", PASSWORD)):
+        r = desk.post("/api/desk/login", json={"username": user, "password": pw})
+        assert r.status_code == 401 and r.json()["detail"] == "wrong username or password"
+    # sessions expire
+    token = login(desk, "bob")
+    clock.advance(hours=13)
+    assert desk.get("/api/desk/me", headers=token).status_code == 401
+    clock.set(MONDAY_10_PARIS)
+
+
+def test_hand_back_to_the_bot_and_flag_a_wrong_answer(desk, staff, clock):
+    clock.set(MONDAY_10_PARIS)
+    cid, auth = customer(desk)
+    answer = say(desk, cid, auth, "I forgot my password, how can I get back into my account?")
+    assert answer["outcome"]["type"] == "answer"
+    ref = say(desk, cid, auth, "that didn't help, I want a human")["ticket"]["id"]
+    alice = staff["alice"]
+    bot_msg = answer["messages"][0]["id"]
+    r = desk.post(f"/api/desk/tickets/{ref}/flag", headers=alice, json={"message_id": bot_msg, "note": "old page"})
+    assert r.status_code == 200 and r.json()["article_id"] == answer["outcome"]["article_id"]
+    assert desk.post(f"/api/desk/tickets/{ref}/flag", headers=alice, json={"message_id": 10**9}).status_code == 422
+    r = desk.post(f"/api/desk/tickets/{ref}/return-to-bot", headers=alice, json={"note": "password only"})
+    assert r.json()["status"] == "returned"
+    turn = say(desk, cid, auth, "hello")
+    assert turn["outcome"]["type"] == "other" and turn["messages"], "the bot speaks again"
+    kinds = events(desk, ref, alice)
+    assert "flagged" in kinds and kinds[-1] == "returned_to_bot"
+
+
+def test_nobody_online_the_bot_asks_for_an_email(desk, staff, clock):
+    clock.set(dt.datetime(2026, 1, 4, 12, 0))  # Sunday: every queue is closed
+    cid, auth = customer(desk, language="fr")
+    turn = say(desk, cid, auth, "je veux parler à un conseiller")
+    text = turn["messages"][0]["text"]
+    assert turn["ticket"]["availability"] == "offline"
+    assert "personne n'est disponible" in text and "adresse e-mail" in text and "2026-01-05 08:00" in text
+    turn = say(desk, cid, auth, "oui : jeanne.dupont@example.fr")
+    assert turn["ticket"]["contact_email"] == "jeanne.dupont@example.fr"
+    assert "jeanne.dupont@example.fr" in turn["messages"][0]["text"]
+    clock.set(MONDAY_10_PARIS)
+
+
+def test_inbound_email_joins_the_customers_open_ticket(desk, staff, clock):
+    clock.set(MONDAY_10_PARIS)
+    cid, auth = customer(desk, customer={"email": "Omni@Example.com"})
+    ref = say(desk, cid, auth, "I want to talk to someone")["ticket"]["id"]
+    hdr = {"X-Tier0-Secret": INBOUND_SECRET}
+    mail = {"From": "Omni Customer <omni@example.com>", "Subject": "About my chat", "TextBody": "Any news?",
+            "MessageID": "<1@mail>"}
+    r = desk.post("/api/inbound/email", json=mail, headers=hdr)
+    assert r.status_code == 202, r.text
+    assert r.json() == {"ticket": ref, "conversation_id": cid, "attached": True}
+    assert events(desk, ref, staff["alice"])[-1] == "customer_message"
+    msgs = transcript(desk, cid, auth)
+    assert msgs[-1]["sender"] == "customer" and "Any news?" in msgs[-1]["text"]
+    # a new sender opens an e-mail ticket, routed by the matrix
+    r = desk.post("/api/inbound/email", headers=hdr,
+                  json={"sender": "new@example.org", "subject": "Bonjour", "text": "Ma commande n'est pas arrivée"})
+    new = desk.get(f"/api/desk/tickets/{r.json()['ticket']}", headers=staff["alice"]).json()
+    assert (new["channel"], new["reason"], new["language"], new["queue"]) == ("email", "email", "fr", "tier1")
+    # refused: wrong secret, missing fields, not an address
+    assert desk.post("/api/inbound/email", json=mail, headers={"X-Tier0-Secret": "nope"}).status_code == 403
+    assert desk.post("/api/inbound/email", json={"From": "a@b.co"}, headers=hdr).status_code == 422
+    bad = {"from": "not-an-address", "text": "hi"}
+    assert desk.post("/api/inbound/email", json=bad, headers=hdr).status_code == 422
+
+
+def test_bad_input_is_a_clear_4xx(desk, staff):
+    alice = staff["alice"]
+    assert desk.get("/api/desk/tickets/T-abc", headers=alice).status_code == 422
+    assert desk.get("/api/desk/tickets/T-999999", headers=alice).status_code == 404
+    assert desk.get("/api/desk/tickets?priority=huge", headers=alice).status_code == 422
+    r = desk.post("/api/desk/agents", headers=staff["admin"], json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 409
+    r = desk.post("/api/desk/agents", headers=staff["admin"], json={"username": "x y", "password": PASSWORD})
+    assert r.status_code == 422
+    r = desk.post("/api/desk/agents", headers=staff["admin"], json={"username": "zed", "password": "short"})
+    assert r.status_code == 422
