@@ -106,6 +106,65 @@ async def _eval(settings, kb_dir: Path, cases_path: Path, json_out: Optional[Pat
     return 0
 
 
+def cmd_desk_check(args) -> int:
+    from handoff.deskconfig import load_config
+
+    settings = _settings(args)
+    path = Path(args.file) if args.file else settings.desk_config
+    cfg = load_config(path)
+    levels = sorted({q.level for q in cfg.queues.values()})
+    print(f"{path}: ok — {len(cfg.queues)} queues (levels {', '.join(map(str, levels))}), {len(cfg.routes)} routes, "
+          f"{len(cfg.webhooks)} webhooks")
+    for q in cfg.queues.values():
+        esc = ", ".join(f"{k} -> {v}" for k, v in q.escalate.items()) or "top of its path"
+        print(f"  L{q.level} {q.name:<14} hours={q.hours.name:<9} members={','.join(q.members) or '-'}  escalate: {esc}")
+    return 0
+
+
+def _agents(args):
+    import handoff.agents  # noqa: F401  (tables)
+    from handoff.agents import AgentDirectory
+    from handoff.deskconfig import load_config
+    from tier0.db import Database
+
+    settings = _settings(args)
+    cfg = load_config(settings.desk_config)
+    db = Database(settings.db_url)
+    db.create_all()
+    return AgentDirectory(db, cfg.queues_of)
+
+
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        from tier0.errors import InvalidInput
+
+        raise InvalidInput("the two passwords differ")
+    return first
+
+
+def cmd_agents(args) -> int:
+    agents = _agents(args)
+    if args.agents_command == "add":
+        view = agents.create(args.username, _read_password(args), role=args.role, display_name=args.name)
+        print(f"agent {view.username} ({view.role}) created; queues: {', '.join(view.queues) or 'none yet'}")
+    elif args.agents_command == "passwd":
+        agents.set_password(args.username, _read_password(args))
+        print(f"password of {args.username} changed; their sessions are signed out")
+    elif args.agents_command in ("disable", "enable"):
+        agents.set_active(args.username, args.agents_command == "enable")
+        print(f"{args.username} {args.agents_command}d")
+    else:
+        for a in agents.list():
+            state = "online" if a["online"] else ("active" if a["active"] else "disabled")
+            print(f"{a['username']:<20} {a['role']:<6} {state:<8} {','.join(a['queues'])}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     settings = _settings(args)
     return asyncio.run(_eval(settings, Path(args.kb), Path(args.cases), Path(args.json) if args.json else None))
@@ -131,6 +190,31 @@ def build_parser() -> argparse.ArgumentParser:
     imp = kbs.add_parser("import", help="import a folder of Markdown articles (idempotent)")
     imp.add_argument("dir")
     imp.set_defaults(func=cmd_kb_import)
+
+    d = sub.add_parser("desk", help="the desk configuration (queues, escalation matrix, SLAs)")
+    ds = d.add_subparsers(dest="desk_command", metavar="DESK_COMMAND")
+    chk = ds.add_parser("check", help="validate a desk YAML file and print its queues")
+    chk.add_argument("file", nargs="?", help="default: $TIER0_DESK_CONFIG or data/desk.yml")
+    chk.set_defaults(func=cmd_desk_check)
+
+    ag = sub.add_parser("agents", help="desk accounts (agents, leads, admins)")
+    ags = ag.add_subparsers(dest="agents_command", metavar="AGENTS_COMMAND")
+    ag.set_defaults(func=cmd_agents, agents_command="list")
+    ags.add_parser("list", help="accounts, roles, queues").set_defaults(func=cmd_agents)
+    add = ags.add_parser("add", help="create an account (queues come from the desk file's members)")
+    add.add_argument("username")
+    add.add_argument("--role", choices=("agent", "lead", "admin"), default="agent")
+    add.add_argument("--name", help="display name shown to customers")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(func=cmd_agents)
+    pw = ags.add_parser("passwd", help="set a new password (signs the account out)")
+    pw.add_argument("username")
+    pw.add_argument("--password-stdin", action="store_true")
+    pw.set_defaults(func=cmd_agents)
+    for verb in ("disable", "enable"):
+        v = ags.add_parser(verb, help=f"{verb} an account")
+        v.add_argument("username")
+        v.set_defaults(func=cmd_agents)
 
     e = sub.add_parser("eval", help="replay a conversation test suite and report metrics")
     e.add_argument("--kb", required=True, help="folder of Markdown articles")
