@@ -280,8 +280,9 @@ class HandoffService:
         return statistics.median(spans) if len(spans) >= 3 else None
 
     # -- reading -------------------------------------------------------------------------------------------
-    def _load(self, s, reference: str) -> Ticket:
-        t = s.get(Ticket, parse_reference(reference))
+    def _load(self, s, reference: str, lock: bool = False) -> Ticket:
+        """The ticket; ``lock`` takes its row lock (PostgreSQL) so two agents or workers cannot both change it."""
+        t = s.get(Ticket, parse_reference(reference), with_for_update=lock or None)
         if t is None:
             raise NotFound(f"ticket {reference} not found")
         return t
@@ -411,7 +412,7 @@ class HandoffService:
         now = self.clock.now()
         actor = f"agent:{agent.username}" if agent else SYSTEM
         with self.db.session() as s:
-            t = self._load(s, reference)
+            t = self._load(s, reference, lock=True)
             self._check(t, agent)
             if (
                 owner_only
@@ -450,7 +451,7 @@ class HandoffService:
         text = validate_text(text)
         now = self.clock.now()
         with self.db.session() as s:
-            t = self._load(s, reference)
+            t = self._load(s, reference, lock=True)
             self._check(t, agent)
             if t.status not in OPEN:
                 raise Conflict(f"ticket {t.reference} is {t.status}; it takes no more replies")
@@ -552,8 +553,9 @@ class HandoffService:
         if idx is None or messages[idx]["sender"] != "bot":
             raise InvalidInput(f"message {message_id} is not a bot message of this conversation")
         sources = messages[idx]["data"].get("sources") or []
-        if not sources:
-            raise InvalidInput(f"message {message_id} cited no article")
+        outcome = messages[idx]["data"].get("outcome") or {}
+        if not sources or outcome.get("type", "answer") != "answer":
+            raise InvalidInput(f"message {message_id} is not an answer citing an article")
         question = next((m["text"] for m in reversed(messages[:idx]) if m["sender"] == "customer"), None)
         article_id = sources[0]["article_id"]
         with self.db.session() as s:
@@ -638,7 +640,7 @@ class HandoffService:
         for tid in ids:
             escalate = False
             with self.db.session() as s:
-                t = s.get(Ticket, tid)
+                t = s.get(Ticket, tid, with_for_update=True)
                 if t is None or t.status not in OPEN:
                     continue
                 q = self.config.queue(t.queue)

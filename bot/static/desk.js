@@ -42,6 +42,8 @@
     return m >= 120 ? Math.round(m / 60) + " h" : m + " min";
   }
 
+  function when(iso) { return iso ? new Date(iso).toLocaleString() : (iso === null ? "answered" : "—"); }
+
   function slaText(sla) {
     if (!sla || sla.resolution_remaining_s === null || sla.resolution_remaining_s === undefined) return "no SLA";
     if (sla.resolution_breached) return "SLA breached " + minutes(sla.resolution_remaining_s) + " ago";
@@ -133,7 +135,8 @@
       const li = el("li", { class: m.sender, dataset: { id: m.id, sender: m.sender } },
         el("span", { class: "who" }, m.sender === "agent" ? (m.data.agent || "agent") : m.sender), m.text);
       const sources = (m.data && m.data.sources) || [];
-      if (m.sender === "bot" && sources.length) {
+      const answered = m.data && m.data.outcome && m.data.outcome.type === "answer";
+      if (m.sender === "bot" && answered && sources.length) {
         li.append(el("div", { class: "actions" }, "Source: " + sources.map(s => s.title).join(", ") + " ",
           el("button", { type: "button", class: "flag", onclick: () => {
             const note = window.prompt("What was wrong with this answer?") || "";
@@ -151,7 +154,7 @@
         fact("Team", t.team + " (level " + t.level + ")"), fact("Priority", t.priority + " — " + (t.priority_rule || "")),
         fact("Reason", t.reason), fact("Bot confidence", t.confidence), fact("Category", t.category),
         fact("Language", t.language), fact("Channel", t.channel), fact("SLA", slaText(t.sla)),
-        fact("First response due", t.sla.first_response_due), fact("Customer", [customer.name, customer.email, customer.tier].filter(Boolean).join(" · ")),
+        fact("First response due", when(t.first_response_at ? null : t.sla.first_response_due)), fact("Customer", [customer.name, customer.email, customer.tier].filter(Boolean).join(" · ")),
         fact("Contact e-mail", t.contact_email)),
       el("div", { class: "box" }, el("h3", {}, "What the bot tried"),
         tried.length ? el("table", { class: "tried" }, el("tr", {}, el("th", {}, "Article"), el("th", {}, "Score"), el("th", {}, "Lang")), tried) : "Nothing relevant found."),
@@ -172,7 +175,7 @@
           el("button", { id: "return-btn", type: "button", disabled: !can.has("return_to_bot"), onclick: () => act("/return-to-bot", {}) }, "Hand back to bot")),
         el("p", { id: "action-error", class: "error", role: "alert" })),
       el("div", { class: "box" }, el("h3", {}, "History"), el("ol", { class: "events" },
-        t.events.map(e => el("li", {}, e.at.replace("T", " ").slice(0, 19) + " · " + e.kind + " · " + e.actor + (e.note ? " — " + e.note : ""))))),
+        t.events.map(e => el("li", {}, new Date(e.at).toLocaleString() + " · " + e.kind + " · " + e.actor + (e.note ? " — " + e.note : ""))))),
     );
     const tr = $("#transcript"); if (tr && tr.lastElementChild) tr.lastElementChild.scrollIntoView({ block: "nearest" });
   }
