@@ -1,0 +1,103 @@
+"""The desk on PostgreSQL (the scale-out database): the same service code, a real server on this machine, and the
+row lock that lets exactly one of several concurrent claims win. Skipped when no PostgreSQL answers on loopback."""
+
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+
+from tier0.clock import FrozenClock
+
+ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    name = "tier0_desk_" + uuid.uuid4().hex[:8]
+    try:
+        admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f"CREATE DATABASE {name}")
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({type(e).__name__})")
+    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def desk(pg_url):
+    import handoff.agents  # noqa: F401
+    import handoff.models  # noqa: F401
+    from handoff.agents import AgentDirectory
+    from handoff.deskconfig import load_config
+    from handoff.service import HandoffService
+    from tests.conftest import REPO
+    from tier0.conversations import ConversationStore
+    from tier0.db import Database
+
+    db = Database(pg_url)
+    db.create_all()
+    db.create_all()  # idempotent on an existing schema
+    cfg = load_config(REPO / "data" / "desk.yml")
+    clock = FrozenClock(dt.datetime(2026, 1, 5, 9, 0))
+    agents = AgentDirectory(db, cfg.queues_of, clock)
+    for name in ("alice", "bob"):
+        agents.create(name, "a long enough password")
+    conversations = ConversationStore(db)
+    yield HandoffService(db, conversations, cfg, clock, agents), conversations, agents, clock
+    db.dispose()
+
+
+def open_ticket(desk_service, conversations, text="I want a human"):
+    from handoff.service import HandoffRequest
+
+    conv, _ = conversations.start(customer={"email": "pg@example.com"})
+    conversations.add_message(conv.id, "customer", text)
+    ticket, created = desk_service.open(HandoffRequest(conv.id, "customer_request", language="en"))
+    assert created
+    return ticket
+
+
+def test_escalation_and_sla_on_postgresql(desk):
+    service, conversations, agents, clock = desk
+    ref = open_ticket(service, conversations)["id"]
+    clock.advance(minutes=21)
+    actions = [a["action"] for a in service.run_sla() if a["ticket"] == ref]
+    assert actions == ["raise_priority", "escalate"]
+    t = service.get(ref)
+    assert (t["queue"], t["level"], t["priority"]) == ("specialists", 2, "high")
+    kinds = [e["kind"] for e in service.events(ref)]
+    assert kinds == ["created", "priority_raised", "sla_breached", "escalated"]
+    assert [e["kind"] for e in service.events(ref)][-1] == "escalated"
+    clock.advance(minutes=1)
+    assert not [a for a in service.run_sla() if a["ticket"] == ref]
+
+
+def test_concurrent_claims_exactly_one_wins(desk):
+    from tier0.errors import Conflict, Forbidden
+
+    service, conversations, agents, clock = desk
+    ref = open_ticket(service, conversations)["id"]
+    views = [agents.login(n, "a long enough password")[2] for n in ("alice", "bob")] * 4
+    barrier = threading.Barrier(len(views))
+    results = []
+
+    def claim(view):
+        barrier.wait()
+        try:
+            service.claim(ref, view)
+            results.append(("ok", view.username))
+        except (Conflict, Forbidden) as e:
+            results.append(("refused", type(e).__name__))
+
+    threads = [threading.Thread(target=claim, args=(v,)) for v in views]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sum(1 for r in results if r[0] == "ok") == 1, results
+    assert [e["kind"] for e in service.events(ref)].count("claimed") == 1
