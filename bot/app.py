@@ -217,7 +217,10 @@ def create_app(settings: Optional[Settings] = None, engine=None, scheduler: Opti
 
             app.state.engine = build_engine(settings)
         eng = app.state.engine
-        eng.services.conversations.listeners.append(lambda cid, _m: live.notify(cid))
+        def wake(cid, _message):
+            live.notify(cid)
+
+        eng.services.conversations.listeners.append(wake)
         eng.services.handoff.subscribe(live.desk_event)
         hooks = _start_webhooks(eng, settings)
         app.state.webhooks = hooks
@@ -232,8 +235,9 @@ def create_app(settings: Optional[Settings] = None, engine=None, scheduler: Opti
                 task.cancel()
             if hooks is not None:
                 hooks.stop()
-            eng.services.conversations.listeners.clear()
-            eng.services.handoff.listeners.clear()
+                eng.services.handoff.listeners.remove(hooks.on_event)
+            eng.services.conversations.listeners.remove(wake)
+            eng.services.handoff.listeners.remove(live.desk_event)
 
     app = FastAPI(
         title="tier0",
@@ -289,14 +293,11 @@ async def _sla_loop(engine, interval: float) -> None:
 
 def _start_webhooks(engine, settings):
     """Outbound webhooks from the desk configuration (none configured: nothing runs)."""
-    raw = engine.services.desk_config.webhooks
-    if not raw:
+    endpoints = engine.services.webhook_endpoints
+    if not endpoints:
         return None
-    import os
+    from handoff.webhooks import WebhookDispatcher
 
-    from handoff.webhooks import WebhookDispatcher, parse_endpoints
-
-    endpoints = parse_endpoints(raw, os.environ)
     hooks = WebhookDispatcher(engine.services.db, endpoints, engine.services.clock)
     engine.services.handoff.subscribe(hooks.on_event)
     hooks.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -32,17 +33,20 @@ class Services:
     agents: "object" = None
     clock: "object" = None
     desk_config: "object" = None
+    webhook_endpoints: "object" = None
 
 
 def build_services(settings: Settings, import_sample: bool = True, embedder=None, clock=None) -> Services:
     """Open the database, the KB and its search index (synced), the hand-off desk and the turn logic."""
     import handoff.agents  # noqa: F401  (tables)
     import handoff.models  # noqa: F401
+    import handoff.webhooks  # noqa: F401
     import knowledge_base.models  # noqa: F401
     from bot.turns import TurnService
     from handoff.agents import AgentDirectory
     from handoff.deskconfig import load_config
     from handoff.service import HandoffService
+    from handoff.webhooks import parse_endpoints
     from tier0.clock import SystemClock
     from knowledge_base.service import KnowledgeBase
     from retrieval.calibration import load_or_fit
@@ -53,6 +57,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     from tier0.db import Database
 
     desk_config = load_config(settings.desk_config)  # fail fast on a bad desk file, before loading models
+    webhook_endpoints = parse_endpoints(desk_config.webhooks, os.environ)
     clock = clock or SystemClock()
     db = Database(settings.db_url)
     db.create_all()
@@ -78,7 +83,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     desk = HandoffService(db, conversations, desk_config, clock, agents)
     policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)
     turns = TurnService(kb, index, conversations, desk, policy)
-    return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config)
+    return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config, webhook_endpoints)
 
 
 def register(services: Optional[Services]) -> None:

@@ -206,6 +206,9 @@ def test_role_checks_refuse_every_wrong_caller(desk, staff, clock):
     alice = staff["alice"]
     for method, url, body in desk_routes[11:15]:
         assert desk.request(method, url, json=body, headers=alice).status_code == 403, url
+    for headers in ({}, alice, staff["carol"]):
+        assert desk.get("/api/desk/webhooks/deliveries", headers=headers).status_code in (401, 403)
+    assert desk.get("/api/desk/webhooks/deliveries", headers=staff["admin"]).json() == []
     # a lead reads the matrix but may not create accounts or run the scheduler
     carol = staff["carol"]
     assert desk.get("/api/desk/config", headers=carol).status_code == 200
