@@ -4,25 +4,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
+from tests.integration.chat import say, start
 
 
 @pytest.fixture(scope="module")
 def client(engine):
     with TestClient(create_app(engine=engine)) as c:
         yield c
-
-
-def start(client, **body):
-    r = client.post("/api/conversations", json=body or None)
-    assert r.status_code == 201, r.text
-    d = r.json()
-    return d["conversation_id"], {"Authorization": f"Bearer {d['token']}"}
-
-
-def say(client, cid, auth, text):
-    r = client.post(f"/api/conversations/{cid}/messages", json={"text": text}, headers=auth)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_question_is_answered_with_a_cited_article(client):

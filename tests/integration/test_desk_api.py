@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from tests.conftest import make_settings
+from tests.integration.chat import say
+from tests.integration.chat import start as customer
 from tier0.clock import FrozenClock
 
 MONDAY_10_PARIS = dt.datetime(2026, 1, 5, 9, 0)  # 10:00 in Paris, tier1 and specialists open
@@ -50,17 +52,6 @@ def staff(desk):
     return {"admin": admin, **{n: login(desk, n) for n in ("alice", "bob", "dave", "carol")}}
 
 
-def customer(c, **body):
-    r = c.post("/api/conversations", json=body or None)
-    assert r.status_code == 201, r.text
-    d = r.json()
-    return d["conversation_id"], {"Authorization": f"Bearer {d['token']}"}
-
-
-def say(c, cid, auth, text):
-    r = c.post(f"/api/conversations/{cid}/messages", json={"text": text}, headers=auth)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def transcript(c, cid, auth):
