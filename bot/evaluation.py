@@ -115,6 +115,71 @@ def metrics(results: List[Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
+def baseline_tops(index, text: str) -> Dict[str, list]:
+    """The top article and its score for the two single-retriever baselines: BM25 only and dense only."""
+    from tier0.text import detect_language
+
+    cands = index.search_query(index.encode(text, detect_language(text, default="en")))
+    out: Dict[str, list] = {"bm25": [None, 0.0], "dense": [None, 0.0]}
+    if cands:
+        lex = max(cands, key=lambda c: c.features["lex_bm25"])
+        if lex.features["lex_bm25"] > 0:
+            out["bm25"] = [lex.article_id, round(lex.features["lex_bm25"], 5)]
+        dense = max(cands, key=lambda c: c.features["dense"])
+        out["dense"] = [dense.article_id, round(dense.features["dense"], 5)]
+    return out
+
+
+def curve(results: List[Dict[str, Any]], system: str) -> List[Dict[str, float]]:
+    """Answer whenever ``system``'s top score passes a threshold: one point per threshold, highest first.
+
+    Each point: threshold, coverage (answers given / cases), correct-answer and wrong-answer rates as defined in
+    shared/eval/README.md. Only cases expecting an answer or no answer count.
+    """
+    rows = [r for r in results if "answer" in r["expect"] or r["expect"].get("no_answer")]
+    n_expect = sum(1 for r in rows if "answer" in r["expect"])
+    scored = sorted(
+        ((float(r["scores"][system][1]), r["scores"][system][0] is not None
+          and r["scores"][system][0] == r["expect"].get("answer")) for r in rows if r["scores"][system][0]),
+        key=lambda t: -t[0],
+    )
+    points: List[Dict[str, float]] = []
+    correct = given = 0
+    for i, (score, ok) in enumerate(scored):
+        given += 1
+        correct += int(ok)
+        if i + 1 < len(scored) and scored[i + 1][0] == score:
+            continue  # a threshold answers every case at or above it
+        points.append({"threshold": score, "coverage": given / len(rows) if rows else 0.0,
+                       "correct": correct / n_expect if n_expect else 0.0, "wrong": (given - correct) / given})
+    return points
+
+
+def best_point(points: List[Dict[str, float]], max_wrong: float = 0.05) -> Optional[Dict[str, float]]:
+    """The point with the most correct answers among those within ``max_wrong`` (hindsight: the best threshold)."""
+    ok = [p for p in points if p["wrong"] <= max_wrong]
+    return max(ok, key=lambda p: p["correct"]) if ok else None
+
+
+def baselines(results: List[Dict[str, Any]], max_wrong: float = 0.05) -> Dict[str, Any]:
+    """R@1 and the best single-threshold operating point (<= ``max_wrong`` wrong) of each baseline and of tier0's
+    own confidence — the same cases, the same harness."""
+    exp_answer = [r for r in results if "answer" in r["expect"]]
+    out: Dict[str, Any] = {}
+    for system in ("bm25", "dense", "tier0"):
+        if not all("scores" in r for r in results) or not exp_answer:
+            break
+        best = best_point(curve(results, system), max_wrong)
+        out[system] = {
+            "r_at_1": round(sum(1 for r in exp_answer if r["scores"][system][0] == r["expect"]["answer"])
+                            / len(exp_answer), 4),
+            "best_correct": round(best["correct"], 4) if best else 0.0,
+            "best_wrong": round(best["wrong"], 4) if best else None,
+            "best_threshold": round(best["threshold"], 4) if best else None,
+        }
+    return out
+
+
 async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
     results: List[Dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -134,6 +199,8 @@ async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
             "outcome": outcome,
             "ticket": {"id": ticket["id"], "queue": ticket["queue"], "priority": ticket["priority"]} if ticket else None,
             "top1": tried[0]["article_id"] if tried else None,
+            "scores": {"tier0": [tried[0]["article_id"], tried[0]["score"]] if tried else [None, 0.0],
+                       **baseline_tops(engine.services.index, case.turns[-1])},
         }
         result["passed"] = judge(case.expect, outcome, ticket)
         results.append(result)
@@ -141,9 +208,10 @@ async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
             progress(i + 1, len(cases), time.perf_counter() - t0)
     report = {
         "cases": [{"id": r["id"], "outcome": r["outcome"], "passed": r["passed"], "expect": r["expect"],
-                   "top1": r["top1"]} for r in results],
+                   "top1": r["top1"], "scores": r["scores"]} for r in results],
         "metrics": metrics(results),
     }
+    report["metrics"]["baselines"] = baselines(results)
     report["metrics"]["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
@@ -157,4 +225,7 @@ def format_metrics(name: str, m: Dict[str, Any]) -> str:
         f" | wrong answers {pct(m['wrong_answer_rate'])} ({m['wrong_answers']}/{m['answers_given']})"
         f" | hand-off recall {pct(m['handoff_recall'])} | no-answer accuracy {pct(m['no_answer_accuracy'])}"
         f" | R@1 {pct(m['r_at_1'])} | {m['seconds']}s"
+    ) + "".join(
+        f" | {system}-only R@1 {pct(b['r_at_1'])}, best correct @<=5% wrong {pct(b['best_correct'])}"
+        for system, b in m.get("baselines", {}).items() if system != "tier0"
     )

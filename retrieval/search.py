@@ -262,9 +262,10 @@ class SearchIndex:
 
     def search(self, query: str, lang: Optional[str] = None, k: int = 5) -> List[Candidate]:
         """The ``k`` best articles, ranked by calibrated probability when a calibrator is set."""
-        cands = self.search_query(self.encode(query, lang))
+        q = self.encode(query, lang)
+        cands = self.search_query(q)
         if self.calibrator is not None:
-            self.calibrator.rank(cands)
+            self.calibrator.rank(cands, q)
         return cands[:k]
 
     def search_query(
