@@ -25,6 +25,7 @@ from knowledge_base.markdown import parse_article  # noqa: E402
 from retrieval import calibration  # noqa: E402
 from retrieval.embedder import load_embedder  # noqa: E402
 from retrieval.search import SearchIndex  # noqa: E402
+from tier0.config import DEFAULT_EMBEDDING_MODELS  # noqa: E402
 from tier0.text import detect_language  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "eval" / "public"
@@ -60,7 +61,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("suites", nargs="*")
     ap.add_argument("--target", type=float, default=0.03)
-    ap.add_argument("--models", default="all-minilm-l6-v2")
+    ap.add_argument("--models", default=DEFAULT_EMBEDDING_MODELS)
     args = ap.parse_args()
     suites = args.suites or ["sample"] + sorted(p.name for p in SHARED.iterdir() if p.name != "human-requests-en")
     embedders = [load_embedder(m) for m in args.models.split(",")]

@@ -51,7 +51,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     from knowledge_base.service import KnowledgeBase
     from retrieval.calibration import load_or_fit
     from retrieval.decision import DecisionPolicy
-    from retrieval.embedder import load_embedder
+    from retrieval.embedder import load_embedders
     from retrieval.search import SearchIndex
     from tier0.conversations import ConversationStore
     from tier0.db import Database
@@ -67,7 +67,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
         report = kb.import_folder(settings.sample_kb)
         log.warning("kb.sample_imported %s", report.summary())
     if embedder is None:
-        embedder = load_embedder(settings.embedding_model, threads=settings.torch_threads)
+        embedder = load_embedders(settings.embedding_model, threads=settings.torch_threads)
     index = SearchIndex(embedder, settings.index_dir)
 
     calibration_path = settings.index_dir / "calibration.json"

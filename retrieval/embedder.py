@@ -140,5 +140,13 @@ def load_embedder(name: str, threads: int = 1) -> Embedder:
     return SentenceTransformerEmbedder(name, threads=threads)
 
 
+def load_embedders(spec: str, threads: int = 1) -> List[Embedder]:
+    """Every model of a comma-separated list (``TIER0_EMBEDDING_MODEL``), in order; the search uses them all."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise InvalidInput("no embedding model named: set TIER0_EMBEDDING_MODEL to one or more model names")
+    return [load_embedder(n, threads=threads) for n in names]
+
+
 def model_names() -> List[str]:
     return sorted(MODEL_LOCATORS) + sorted(NUMPY_MODELS)

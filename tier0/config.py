@@ -13,6 +13,7 @@ from typing import Optional
 from pydantic import BaseSettings, validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EMBEDDING_MODELS = "all-minilm-l6-v2,multilingual-e5-small"
 
 
 class Settings(BaseSettings):
@@ -22,8 +23,9 @@ class Settings(BaseSettings):
     database_url: Optional[str] = None
     # Folder of Markdown articles imported at first start when the KB is empty.
     sample_kb: Path = REPO_ROOT / "data" / "sample_kb"
-    # Embedding model: a name from retrieval.models.MODELS or a local folder.
-    embedding_model: str = "all-minilm-l6-v2"
+    # Embedding models, comma-separated: names from retrieval.embedder.model_names() or local folders. The search
+    # uses every one (features per model); the default pairs English MiniLM with multilingual E5 (bench/RESULTS.md).
+    embedding_model: str = DEFAULT_EMBEDDING_MODELS
     # The operator's target: at most this share of the bot's answers may be wrong. The answer threshold follows
     # from it through the calibration curve, per language (retrieval.calibration).
     target_wrong_rate: float = 0.03

@@ -29,7 +29,7 @@ def test_search_finds_the_article_and_persists(tmp_path, embedder):
     assert hits[0].score > hits[1].score
     assert hits[0].features["lex_cov"] > 0.5 and hits[0].raw_score > 0.5  # both retrievers agree
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-    assert manifest["models"] == ["all-minilm-l6-v2"] and len(manifest["hashes"]) == kb.count()
+    assert manifest["models"] == ["all-minilm-l6-v2", "multilingual-e5-small"] and len(manifest["hashes"]) == kb.count()
 
     reopened = SearchIndex(embedder, tmp_path / "index")  # restart: loads from disk, nothing to re-embed
     assert reopened.sync(kb.published(), kb.fingerprint()) == {"added": 0, "removed": 0}
