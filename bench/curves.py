@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from bot.evaluation import best_point, curve  # noqa: E402
 
-SYSTEMS = (("tier0", "tier0 (calibrated confidence)", "C0"), ("dense", "dense only (MiniLM cosine)", "C1"),
+SYSTEMS = (("tier0", "tier0 (calibrated confidence)", "C0"), ("dense", "dense only (mean cosine of the models)", "C1"),
            ("bm25", "BM25 only", "C2"))
 
 

@@ -11,8 +11,9 @@ Order of the rules (first match wins):
   4. the best article is a ``handoff:`` topic       -> hand off to its queue (needs_authority)
   5. confident, and clearly ahead of the runner-up  -> answer with the top article
   6. confident, but two articles are close          -> clarify, offering them as quick replies
-  7. not confident, but a ``handoff:`` topic is     -> hand off to its queue (needs_authority): when unsure,
-     among the plausible candidates                    a sensitive topic goes to the people who own it
+  7. not confident, but the best guess is a         -> hand off to its queue (needs_authority): when unsure,
+     ``handoff:`` topic, or one is among the           a sensitive topic goes to the people who own it
+     plausible candidates
   8. not confident, and the previous turn was not   -> clarify (ask to rephrase, offer what we have)
      either
   9. not confident twice in a row                   -> hand off (repeated_failure)
@@ -96,7 +97,7 @@ def decide(candidates: Sequence[Candidate], signals: Signals, policy: DecisionPo
             return Decision("answer", conf, article=top)
         return Decision("clarify", conf, article=top, options=[top, *close])
 
-    topic = next(
+    topic = top if top is not None and top.handoff else next(
         (c for c in candidates[: policy.max_options] if c.handoff and c.score >= policy.topic_floor), None
     )
     if topic is not None:

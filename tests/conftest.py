@@ -56,10 +56,37 @@ def make_settings(home: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def embedder():
+    """The default embedding models, loaded once; each text is embedded once per session (the same vectors)."""
     from retrieval.embedder import load_embedders
     from tier0.config import DEFAULT_EMBEDDING_MODELS
 
-    return load_embedders(DEFAULT_EMBEDDING_MODELS)
+    return [Remembering(e) for e in load_embedders(DEFAULT_EMBEDDING_MODELS)]
+
+
+class Remembering:
+    """A real embedder that keeps the vectors it computed: the tests build many indexes of the same KB."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self._seen = inner, inner.name, {}
+
+    @property
+    def dim(self):
+        return self.inner.dim
+
+    def _encode(self, texts, query):
+        missing = [t for t in dict.fromkeys(texts) if (query, t) not in self._seen]
+        if missing:
+            vecs = (self.inner.encode_queries if query else self.inner.encode_documents)(missing)
+            self._seen.update({(query, t): v for t, v in zip(missing, vecs)})
+        import numpy as np
+
+        return np.vstack([self._seen[(query, t)] for t in texts]) if texts else self.inner.encode_documents([])
+
+    def encode_queries(self, texts):
+        return self._encode(list(texts), True)
+
+    def encode_documents(self, texts):
+        return self._encode(list(texts), False)
 
 
 @pytest.fixture(scope="session")

@@ -90,3 +90,11 @@ def test_a_hesitant_handoff_intent_does_not_overrule_a_confident_answer():
     assert weak.kind == "handoff" and weak.reason == "frustration"  # nothing better to do: hand off
     topic = decide([cand("refund", 0.9, handoff="billing")], Signals("request_human", intent_confidence=0.4), POLICY)
     assert topic.kind == "handoff" and topic.queue == "billing"
+
+
+def test_unsure_turn_whose_best_guess_is_a_handoff_topic_goes_to_its_team():
+    cands = [cand("refund-request", 0.05, handoff="billing"), cand("return", 0.04)]
+    d = decide(cands, Signals("ask_question"), POLICY)
+    assert (d.kind, d.reason, d.queue, d.low_confidence) == ("handoff", "needs_authority", "billing", True)
+    other = decide([cand("return", 0.05), cand("refund-request", 0.04, handoff="billing")], Signals(), POLICY)
+    assert other.kind == "clarify"  # a faint topic behind a normal best guess is not enough
