@@ -29,8 +29,9 @@ test: $(STAMP) ## install if needed, then run the whole test suite (installs Deb
 test-fast: $(STAMP) ## only the tests that load no model
 	$(BIN)/python -m pytest -m unit
 
-eval: $(STAMP) ## replay every public suite and the sample suite (bench/eval_all.sh)
+eval: $(STAMP) ## replay every public suite and the sample suite (bench/eval_all.sh), then draw the curves
 	bash bench/eval_all.sh
+	$(BIN)/python bench/curves.py
 
 bench: $(STAMP) ## chat-turn latency over HTTP (bench/latency.py)
 	$(BIN)/python bench/latency.py

@@ -43,7 +43,11 @@ def test_eval_reports_outcomes_and_metrics(tmp_path, home, capsys):
     assert all(c["passed"] for c in report["cases"]), report["cases"]
     m = report["metrics"]
     assert m["correct_answer_rate"] == 1.0 and m["handoff_recall"] == 1.0 and m["wrong_answer_rate"] == 0.0
-    assert "correct answers 100.0%" in capsys.readouterr().out
+    # the baselines ran on the same cases: the password question is easy for every retriever
+    assert by_id["pw"]["scores"]["bm25"][0] == by_id["pw"]["scores"]["dense"][0] == "reset-password-en"
+    assert set(m["baselines"]) == {"bm25", "dense", "tier0"} and m["baselines"]["dense"]["r_at_1"] == 1.0
+    printed = capsys.readouterr().out
+    assert "correct answers 100.0%" in printed and "bm25-only R@1 100.0%" in printed
 
 
 def test_bad_cases_file_is_one_line_and_exit_2(tmp_path, home, capsys):
@@ -97,3 +101,21 @@ def test_help_is_fast_and_lists_the_commands():
     assert out.returncode == 0
     for word in ("serve", "train", "kb", "eval"):
         assert word in out.stdout
+
+
+def test_precision_coverage_curve_and_hindsight_best_point():
+    from bot.evaluation import baselines, best_point, curve
+
+    def case(expect, top, score):
+        return {"expect": expect, "scores": {"dense": [top, score], "bm25": [None, 0.0], "tier0": [top, score]}}
+
+    results = [case({"answer": "a"}, "a", 0.9), case({"answer": "b"}, "b", 0.8), case({"no_answer": True}, "a", 0.7),
+               case({"answer": "c"}, "c", 0.6), case({"handoff": True}, "a", 0.99)]  # hand-off cases do not count
+    pts = curve(results, "dense")
+    assert [p["threshold"] for p in pts] == [0.9, 0.8, 0.7, 0.6]
+    assert pts[1] == {"threshold": 0.8, "coverage": 0.5, "correct": 2 / 3, "wrong": 0.0}
+    assert pts[3]["wrong"] == 0.25 and pts[3]["correct"] == 1.0
+    assert best_point(pts, 0.05)["threshold"] == 0.8 and best_point(pts, 0.3)["threshold"] == 0.6
+    assert curve(results, "bm25") == []  # BM25 found nothing anywhere: it never answers
+    b = baselines(results)
+    assert b["bm25"]["best_correct"] == 0.0 and b["dense"]["r_at_1"] == 1.0
