@@ -42,7 +42,7 @@ class DecisionPolicy:
     topic_floor: float = 0.5  # a ``handoff:`` topic this plausible, among the top candidates of an unsure turn
     max_low_confidence_turns: int = 2  # this many unsure turns in a row -> hand off
     max_options: int = 3
-    intent_override: float = 0.6  # intent confidence needed to hand off over a confident answer
+    intent_override: float = 0.8  # intent confidence needed to hand off over a confident answer (tuned: see RESULTS)
 
 
 @dataclass(frozen=True)
