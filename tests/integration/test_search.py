@@ -85,3 +85,28 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     assert Calibrator.from_json(path.read_text()).fingerprint == load_or_fit(index, path, 0.03).fingerprint
     strict = load_or_fit(index, path, target=0.005)
     assert strict.threshold("en") >= cal.threshold("en")
+
+
+def test_one_model_alone_still_searches_and_calibrates_with_the_classifier(tmp_path, embedder):
+    """TIER0_EMBEDDING_MODEL=all-minilm-l6-v2: a single model, no per-model features; the classifier still joins."""
+    from retrieval.calibration import feature_names, load_or_fit
+
+    kb = _kb(tmp_path)
+    minilm = [e for e in embedder if e.name == "all-minilm-l6-v2"]
+    index = SearchIndex(minilm, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    cal = load_or_fit(index, tmp_path / "index" / "calibration.json", target=0.03)
+    assert cal.names == feature_names(1, classifier=True) and cal.classifier is not None and cal.reorder
+    assert set(cal.classifier.classes) == set(index.articles())
+    hit = index.search("my parcel never arrived", lang="en")[0]
+    assert hit.features["clf"] > 0 and 0 < hit.probability <= 1
+
+
+def test_an_empty_model_list_is_a_clear_error():
+    import pytest
+
+    from retrieval.embedder import load_embedders
+    from tier0.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="no embedding model"):
+        load_embedders(" , ")
