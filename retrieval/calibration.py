@@ -59,6 +59,8 @@ NEGATIVE_SHARE = 1.0
 MAX_QUERIES = 2500  # calibration queries per fit (sampled beyond this)
 MIN_PER_LANGUAGE = 60  # queries of a language needed for a threshold of its own
 MIN_ANSWERED = 10
+# Bumped whenever the way a calibration is fitted changes, so a saved one from an older tier0 is refitted on upgrade.
+VERSION = 2
 
 
 @dataclass
@@ -171,6 +173,7 @@ class Calibrator:
     thresholds: Dict[str, float]  # language -> answer threshold; "*" for any other
     target: float
     fingerprint: str = ""
+    version: int = VERSION
     stats: Dict[str, float] = field(default_factory=dict)
     classifier: Optional[clf.ArticleClassifier] = None
     # Whether the probability also ranks the candidates. Only where the KB has several phrasings per article: on
@@ -216,6 +219,7 @@ class Calibrator:
                 "thresholds": self.thresholds,
                 "target": self.target,
                 "fingerprint": self.fingerprint,
+                "version": self.version,
                 "stats": self.stats,
                 "classifier": self.classifier.to_dict() if self.classifier is not None else None,
                 "reorder": self.reorder,
@@ -235,6 +239,7 @@ class Calibrator:
             thresholds={k: float(v) for k, v in d["thresholds"].items()},
             target=float(d["target"]),
             fingerprint=d.get("fingerprint", ""),
+            version=int(d.get("version", 1)),
             stats=d.get("stats", {}),
             classifier=clf.ArticleClassifier.from_dict(d["classifier"]) if d.get("classifier") else None,
             reorder=bool(d.get("reorder", True)),
@@ -357,7 +362,7 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
     if path.exists():
         try:
             saved = Calibrator.from_json(path.read_text())
-            if saved.fingerprint == fp and abs(saved.target - target) < 1e-9 and saved.names == feature_names(
+            if saved.version == VERSION and saved.fingerprint == fp and abs(saved.target - target) < 1e-9 and saved.names == feature_names(
                 len(index.embedders), uses_classifier(index)
             ):
                 cal = saved

@@ -86,6 +86,18 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     strict = load_or_fit(index, path, target=0.005)
     assert strict.threshold("en") >= cal.threshold("en")
 
+    # a calibration saved by an older tier0 (another fitting method) is refitted, not reused
+    import json as _json
+
+    from retrieval.calibration import VERSION
+
+    old = _json.loads(path.read_text())
+    old["version"], old["thresholds"] = VERSION - 1, {"*": 0.123}
+    path.write_text(_json.dumps(old))
+    again = load_or_fit(index, path, target=0.005)
+    assert again.version == VERSION and again.thresholds["*"] != 0.123
+    assert _json.loads(path.read_text())["version"] == VERSION
+
 
 def test_one_model_alone_still_searches_and_calibrates_with_the_classifier(tmp_path, embedder):
     """TIER0_EMBEDDING_MODEL=all-minilm-l6-v2: a single model, no per-model features; the classifier still joins."""
