@@ -10,6 +10,9 @@ for a new KB with no chat history, because its training data comes from the KB i
   an out-of-KB question looks like;
 * **feedback** — when it exists, customers' "that helped" / "that didn't help" on real answers.
 
+Where articles have several phrasings, an article classifier (``retrieval.classifier``) adds its probability, out of
+fold for the examples above. The fit keeps every coefficient to its expected sign (:func:`sign_constrained_fit`).
+
 The answer threshold then follows from the operator's target wrong-answer rate: on the calibration queries, the
 lowest probability at which answering every query above it keeps the share of wrong answers under the target —
 per language when there are enough queries of that language, else over all of them.
@@ -30,7 +33,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from retrieval import classifier as clf
-from retrieval.search import Candidate, Query, SearchIndex
+from retrieval.search import Candidate, Query, SearchIndex, Unit
 from tier0.text import normalize
 
 log = logging.getLogger("tier0.retrieval")
@@ -88,7 +91,7 @@ def feature_names(n_models: int, classifier: bool = False) -> List[str]:
     return names + (list(CLASSIFIER_FEATURES) if classifier else [])
 
 
-def phrasings(index: SearchIndex) -> List[Tuple[int, "object"]]:
+def phrasings(index: SearchIndex) -> List[Tuple[int, Unit]]:
     """The units customers' questions look like: every title and alternate question."""
     return [(uid, u) for uid, u in sorted(index.units().items()) if u.kind in ("title", "question")]
 
@@ -122,7 +125,7 @@ def training_examples(index: SearchIndex, seed: int = 7) -> List[CalibrationExam
     if not queries:
         return []
     oof: Optional[List[Dict[str, float]]] = None
-    if clf.usable(len(every), len(index)):
+    if uses_classifier(index):
         row_of = {uid: i for i, (uid, _) in enumerate(every)}
         x = np.hstack(index.unit_vectors([uid for uid, _ in every]))
         oof = clf.out_of_fold(x, [u.article_id for _, u in every], [row_of[uid] for uid, _ in queries], seed=seed)
