@@ -166,9 +166,9 @@ def baselines(results: List[Dict[str, Any]], max_wrong: float = 0.05) -> Dict[st
     own confidence — the same cases, the same harness."""
     exp_answer = [r for r in results if "answer" in r["expect"]]
     out: Dict[str, Any] = {}
+    if not exp_answer or not all("scores" in r for r in results):
+        return out
     for system in ("bm25", "dense", "tier0"):
-        if not all("scores" in r for r in results) or not exp_answer:
-            break
         best = best_point(curve(results, system), max_wrong)
         out[system] = {
             "r_at_1": round(sum(1 for r in exp_answer if r["scores"][system][0] == r["expect"]["answer"])
