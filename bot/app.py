@@ -225,13 +225,15 @@ def create_app(settings: Optional[Settings] = None, engine=None, scheduler: Opti
         hooks = _start_webhooks(eng, settings)
         app.state.webhooks = hooks
         background = scheduler if scheduler is not None else engine is None
-        task = None
+        tasks = []
         if background and settings.sla_interval > 0:
-            task = asyncio.create_task(_sla_loop(eng, settings.sla_interval))
+            tasks.append(asyncio.create_task(_sla_loop(eng, settings.sla_interval)))
+        if background and settings.calibration_interval > 0:
+            tasks.append(asyncio.create_task(_calibration_loop(eng, settings.calibration_interval)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
             if hooks is not None:
                 hooks.stop()
@@ -289,6 +291,18 @@ async def _sla_loop(engine, interval: float) -> None:
             await run_in_threadpool(engine.services.handoff.run_sla)
         except Exception:  # noqa: BLE001 - keep scheduling; the error is logged
             log.exception("sla.scheduler_failed")
+
+
+async def _calibration_loop(engine, interval: float) -> None:
+    """Every ``interval`` seconds, refit the calibration if enough new labelled answers arrived (bot.feedback)."""
+    from starlette.concurrency import run_in_threadpool
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(engine.services.refresh_calibration)
+        except Exception:  # noqa: BLE001 - keep the current calibration; the error is logged
+            log.exception("calibration.refresh_failed")
 
 
 def _start_webhooks(engine, settings):

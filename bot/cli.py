@@ -47,6 +47,30 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from bot.feedback import collect
+    from bot.services import build_services
+    from retrieval.calibration import load_or_fit
+
+    settings = _settings(args)
+    services = build_services(settings, import_sample=False)  # loads the calibration, refitting if it is stale
+    feedback = collect(services.db)
+    if args.force:
+        path = settings.index_dir / "calibration.json"
+        path.unlink(missing_ok=True)
+        load_or_fit(services.index, path, target=settings.target_wrong_rate, feedback=feedback)
+    cal = services.index.calibrator
+    helped = sum(fb.helpful for fb in feedback)
+    print(f"feedback: {len(feedback)} labelled answers ({helped} helped, {len(feedback) - helped} did not)")
+    if cal is None:
+        print("calibration: none (the KB is too small to learn from); the fixed answer threshold applies")
+        return 0
+    thresholds = ", ".join(f"{k}={v:.3f}" for k, v in sorted(cal.thresholds.items()))
+    print(f"calibration: target wrong-answer rate {cal.target:.1%}; answer thresholds {thresholds}")
+    print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
+    return 0
+
+
 def cmd_train(args) -> int:
     from bot.rasa_runtime import trained_model
 
@@ -184,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train the Rasa model if its inputs changed")
     t.add_argument("--force", action="store_true", help="train even if a cached model matches")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("calibrate", help="refit the answer calibration if the KB or feedback changed; print it")
+    c.add_argument("--force", action="store_true", help="refit even if the saved calibration is current")
+    c.set_defaults(func=cmd_calibrate)
 
     kb = sub.add_parser("kb", help="knowledge base")
     kbs = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")

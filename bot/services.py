@@ -34,6 +34,8 @@ class Services:
     clock: "object" = None
     desk_config: "object" = None
     webhook_endpoints: "object" = None
+    # re-sync the index and refit the calibration if the KB or the feedback changed (cheap when neither did)
+    refresh_calibration: "object" = None
 
 
 def build_services(settings: Settings, import_sample: bool = True, embedder=None, clock=None) -> Services:
@@ -73,8 +75,11 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     calibration_path = settings.index_dir / "calibration.json"
 
     def sync_index() -> None:
+        from bot.feedback import collect
+
         index.sync(kb.published(), kb.fingerprint())
-        load_or_fit(index, calibration_path, target=settings.target_wrong_rate)
+        # customers' and agents' verdicts on real answers refine the KB-derived calibration (bot.feedback)
+        load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=collect(db))
 
     sync_index()
     kb.on_change(sync_index)
@@ -83,7 +88,8 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     desk = HandoffService(db, conversations, desk_config, clock, agents)
     policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)
     turns = TurnService(kb, index, conversations, desk, policy)
-    return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config, webhook_endpoints)
+    return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config, webhook_endpoints,
+                    sync_index)
 
 
 def register(services: Optional[Services]) -> None:

@@ -119,8 +119,9 @@ class TurnService:
         if ctx.intent == "deny" and last in ("answer", "clarify"):
             reason = "not_helpful" if last == "answer" else "low_confidence"
             return self._handoff_reply(ctx, reason, confidence=None, candidates=[], queue=None, category=None)
-        key = "feedback_yes" if ctx.intent == "affirm" and last == "answer" else "feedback_prompt"
-        return BotReply([BotMessage(say(key, ctx.language))], {"type": "other"})
+        if ctx.intent == "affirm" and last == "answer":  # the answer helped: a label for the calibration
+            return BotReply([BotMessage(say("feedback_yes", ctx.language))], {"type": "other", "feedback": "helpful"})
+        return BotReply([BotMessage(say("feedback_prompt", ctx.language))], {"type": "other"})
 
     # -- rendering -------------------------------------------------------------------------------
     def _render(self, ctx: TurnContext, d: Decision, candidates: List[Candidate]) -> BotReply:

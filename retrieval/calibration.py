@@ -8,13 +8,17 @@ for a new KB with no chat history, because its training data comes from the KB i
   same text) left out of the index: the article it belongs to should still come first;
 * **negatives** — the same queries with their whole article left out: whatever comes first is wrong, which is what
   an out-of-KB question looks like;
-* **feedback** — when it exists, customers' "that helped" / "that didn't help" on real answers.
+* **feedback** — when it exists, real answers labelled by customers ("yes, that helped" / "that didn't help") and by
+  agents (the desk's "wrong answer" flag), collected by ``bot.feedback``. They join the model's training rows, and
+  they weigh :data:`FEEDBACK_WEIGHT` times as much as a KB-derived query when the threshold is read off the curve,
+  because they are the questions the threshold is for. A saved calibration is refitted when
+  :data:`REFIT_EVERY` more of them exist (at start-up, on a KB change, or by ``tier0 calibrate``).
 
 Where articles have several phrasings, an article classifier (``retrieval.classifier``) adds its probability, out of
 fold for the examples above. The fit keeps every coefficient to its expected sign (:func:`sign_constrained_fit`).
 
-The answer threshold then follows from the operator's target wrong-answer rate: on the calibration queries, the
-lowest probability at which answering every query above it keeps the share of wrong answers under the target —
+The answer threshold then follows from the operator's target wrong-answer rate: on the calibration queries (and the
+labelled real answers), the lowest probability at which answering every query above it keeps the share of wrong answers under the target —
 per language when there are enough queries of that language, else over all of them.
 
 The model is saved as plain JSON (coefficients, scaler, thresholds): nothing is unpickled.
@@ -62,8 +66,13 @@ NEGATIVE_SHARE = 1.0
 MAX_QUERIES = 2500  # calibration queries per fit (sampled beyond this)
 MIN_PER_LANGUAGE = 60  # queries of a language needed for a threshold of its own
 MIN_ANSWERED = 10
+# A real answer that a customer confirmed (or an agent flagged) counts as this many KB-derived queries when the
+# threshold is read off the curve: it is the distribution the threshold is for.
+FEEDBACK_WEIGHT = 5.0
+# Refit when this many labelled answers arrived since the last fit.
+REFIT_EVERY = 25
 # Bumped whenever the way a calibration is fitted changes, so a saved one from an older tier0 is refitted on upgrade.
-VERSION = 2
+VERSION = 3
 
 
 @dataclass
@@ -92,8 +101,13 @@ def feature_names(n_models: int, classifier: bool = False) -> List[str]:
 
 
 def phrasings(index: SearchIndex) -> List[Tuple[int, Unit]]:
-    """The units customers' questions look like: every title and alternate question."""
-    return [(uid, u) for uid, u in sorted(index.units().items()) if u.kind in ("title", "question")]
+    """The units customers' questions look like: every title and alternate question.
+
+    In content order (article, kind, text), not unit-id order, so the same KB gives the same calibration however
+    its articles were imported.
+    """
+    units = [(uid, u) for uid, u in index.units().items() if u.kind in ("title", "question")]
+    return sorted(units, key=lambda t: (t[1].article_id, t[1].kind, t[1].text, t[0]))
 
 
 def uses_classifier(index: SearchIndex) -> bool:
@@ -151,19 +165,35 @@ def training_examples(index: SearchIndex, seed: int = 7) -> List[CalibrationExam
     return examples
 
 
-def feedback_rows(
-    index: SearchIndex, feedback: Iterable[Feedback], classifier: Optional[clf.ArticleClassifier] = None
-) -> List[Tuple[Candidate, int]]:
-    rows = []
+@dataclass
+class FeedbackExample:
+    """A labelled real answer, searched again: its candidates and the article that was answered."""
+
+    lang: str
+    article_id: str
+    helpful: bool
+    query: Query
+    candidates: List[Candidate]
+
+
+def feedback_examples(index: SearchIndex, feedback: Iterable[Feedback],
+                      classifier: Optional[clf.ArticleClassifier] = None) -> List[FeedbackExample]:
+    """Each feedback's question searched against the current KB (skipped when its article is gone)."""
+    out = []
     for fb in feedback:
+        if fb.article_id not in index.articles():
+            continue
         q = index.encode(fb.query, fb.lang)
         cands = index.search_query(q)
         if classifier is not None:
             clf.set_features(cands, classifier.proba(clf.query_vector(q.vectors)))
-        for c in cands:
-            if c.article_id == fb.article_id:
-                rows.append((c, int(fb.helpful)))
-    return rows
+        out.append(FeedbackExample(fb.lang or "*", fb.article_id, fb.helpful, q, cands))
+    return out
+
+
+def feedback_rows(examples: Iterable[FeedbackExample]) -> List[Tuple[Candidate, int]]:
+    """Training rows: the answered article's candidate, labelled by whether the answer helped."""
+    return [(c, int(ex.helpful)) for ex in examples for c in ex.candidates if c.article_id == ex.article_id]
 
 
 @dataclass
@@ -249,17 +279,20 @@ class Calibrator:
         )
 
 
-def choose_threshold(top_probs: np.ndarray, wrong: np.ndarray, target: float) -> float:
+def choose_threshold(top_probs: np.ndarray, wrong: np.ndarray, target: float,
+                     weights: Optional[np.ndarray] = None) -> float:
     """Lowest threshold whose answered set (p >= t) has a wrong-answer share <= target.
 
-    ``top_probs``: probability of the top candidate per query; ``wrong``: 1 if answering it would be wrong.
+    ``top_probs``: probability of the top candidate per query; ``wrong``: 1 if answering it would be wrong;
+    ``weights``: how much each query counts (1 each by default).
     With no such threshold (or too few answers to judge), returns a threshold above every probability.
     """
+    weights = np.ones(len(top_probs)) if weights is None else np.asarray(weights, dtype="float64")
     order = np.argsort(-top_probs, kind="stable")
     p = top_probs[order]
-    w = np.cumsum(wrong[order])
+    w = np.cumsum(wrong[order] * weights[order])
     n = np.arange(1, len(p) + 1)
-    rate = w / n
+    rate = w / np.cumsum(weights[order])
     # a threshold answers every query at or above it, so cuts fall only after the last of equal probabilities
     boundary = np.append(p[1:] != p[:-1], True)
     ok = np.nonzero((rate <= target) & (n >= MIN_ANSWERED) & boundary)[0]
@@ -315,7 +348,8 @@ def fit(
     rows: List[Tuple[Candidate, int]] = []
     for ex in examples:
         rows.extend((c, int(ex.expected is not None and c.article_id == ex.expected)) for c in ex.candidates)
-    rows.extend(feedback_rows(index, feedback, classifier))
+    fb_examples = feedback_examples(index, feedback, classifier)
+    rows.extend(feedback_rows(fb_examples))
     labels = np.array([y for _, y in rows])
     if len(rows) < 20 or labels.sum() < 5 or labels.sum() == len(labels):
         log.warning("retrieval.calibration_skipped rows=%d positives=%d", len(rows), int(labels.sum()))
@@ -328,28 +362,36 @@ def fit(
     cal = Calibrator(names, mean, scale, coef, intercept, {"*": 1.0}, target, classifier=classifier,
                      reorder=classifier is not None)
 
-    # thresholds from the calibration queries' top candidates
-    tops: Dict[str, List[Tuple[float, int]]] = {}
+    # thresholds from the calibration queries' top candidates, and from real answers whose article is still the top
+    tops: Dict[str, List[Tuple[float, int, float]]] = {}
     for ex in examples:
         if not ex.candidates:
             continue
         ranked = cal.rank(list(ex.candidates))
         wrong = int(ex.expected is None or ranked[0].article_id != ex.expected)
-        tops.setdefault(ex.lang, []).append((ranked[0].score, wrong))
+        tops.setdefault(ex.lang, []).append((ranked[0].score, wrong, 1.0))
+    for fx in fb_examples:
+        ranked = cal.rank(list(fx.candidates))
+        if ranked and ranked[0].article_id == fx.article_id:
+            tops.setdefault(fx.lang, []).append((ranked[0].score, int(not fx.helpful), FEEDBACK_WEIGHT))
+
+    def threshold_of(ts: List[Tuple[float, int, float]]) -> float:
+        return choose_threshold(np.array([t[0] for t in ts]), np.array([t[1] for t in ts]), target,
+                                np.array([t[2] for t in ts]))
+
     everything = [t for ts in tops.values() for t in ts]
     if everything:
-        cal.thresholds["*"] = choose_threshold(
-            np.array([p for p, _ in everything]), np.array([w for _, w in everything]), target
-        )
+        cal.thresholds["*"] = threshold_of(everything)
     for lang, ts in tops.items():
-        if len(ts) >= MIN_PER_LANGUAGE:
-            cal.thresholds[lang] = choose_threshold(np.array([p for p, _ in ts]), np.array([w for _, w in ts]), target)
+        if lang != "*" and len(ts) >= MIN_PER_LANGUAGE:
+            cal.thresholds[lang] = threshold_of(ts)
     cal.fingerprint = kb_fingerprint(index)
     pos = [ex for ex in examples if ex.expected is not None and ex.candidates]
     cal.stats = {
         "queries": len(pos),
         "rows": len(rows),
         "feedback_rows": len(rows) - sum(len(ex.candidates) for ex in examples),
+        "feedback": len(fb_examples),
         "loo_r_at_1": round(
             sum(cal.rank(list(ex.candidates))[0].article_id == ex.expected for ex in pos) / max(1, len(pos)), 4
         ),
@@ -358,8 +400,13 @@ def fit(
     return cal
 
 
-def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Iterable[Feedback] = ()):
-    """The saved calibrator if it matches the index and target, else a new fit (saved). Sets ``index.calibrator``."""
+def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = ()):
+    """The saved calibrator if it matches the index and target, else a new fit (saved). Sets ``index.calibrator``.
+
+    A saved calibrator is also refitted once :data:`REFIT_EVERY` more labelled answers (``feedback``) exist than it
+    was fitted with.
+    """
+    feedback = list(feedback)
     fp = kb_fingerprint(index)
     cal = None
     if path.exists():
@@ -369,6 +416,10 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
                 len(index.embedders), uses_classifier(index)
             ):
                 cal = saved
+                seen = int(saved.stats.get("feedback", 0))
+                if len(feedback) >= seen + REFIT_EVERY or len(feedback) < seen:
+                    log.info("retrieval.calibration_feedback_refit had=%d now=%d", seen, len(feedback))
+                    cal = None
         except (ValueError, KeyError, TypeError) as e:
             log.warning("retrieval.calibration_unreadable %s; refitting", e)
     if cal is None:

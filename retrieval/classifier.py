@@ -29,6 +29,9 @@ MIN_PHRASINGS = 3.0  # mean phrasings (title + questions) per article needed to 
 MIN_ARTICLES = 3
 C = 10.0  # inverse regularisation (measured on the public suites: 1 underfits, 100 overconfident)
 FOLDS = 5
+# Out-of-fold probabilities are averaged over this many different fold splits: one split alone moves the answer
+# threshold by chance (measured on banking77: 0.924-0.947 over three seeds with one split, 0.945-0.949 with three).
+REPEATS = 3
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -102,8 +105,20 @@ def without(probs: Dict[str, float], article_id: str) -> Dict[str, float]:
 
 
 def out_of_fold(x: np.ndarray, labels: Sequence[str], query_rows: Sequence[int], seed: int = 7,
-                folds: int = FOLDS) -> List[Dict[str, float]]:
-    """For each row in ``query_rows``, the probabilities of a classifier fitted on the other folds' rows."""
+                folds: int = FOLDS, repeats: Optional[int] = None) -> List[Dict[str, float]]:
+    """For each row in ``query_rows``, the probabilities of classifiers fitted without it: the mean, over
+    ``repeats`` random splits into ``folds`` folds, of the probabilities from the model fitted on the other folds."""
+    repeats = REPEATS if repeats is None else repeats
+    runs = [_out_of_fold_once(x, labels, query_rows, seed + r, folds) for r in range(max(1, repeats))]
+    out: List[Dict[str, float]] = []
+    for per_run in zip(*runs):
+        keys = set().union(*per_run)
+        out.append({k: sum(p.get(k, 0.0) for p in per_run) / len(per_run) for k in keys})
+    return out
+
+
+def _out_of_fold_once(x: np.ndarray, labels: Sequence[str], query_rows: Sequence[int], seed: int,
+                      folds: int) -> List[Dict[str, float]]:
     rows = list(query_rows)
     rng = random.Random(seed)
     fold_of = {r: rng.randrange(folds) for r in rows}

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # The operator's target: at most this share of the bot's answers may be wrong. The answer threshold follows
     # from it through the calibration curve, per language (retrieval.calibration).
     target_wrong_rate: float = 0.03
+    # How often (seconds) the server checks for new labelled answers (customers' yes / "that didn't help", agents'
+    # wrong-answer flags) and refits the calibration once enough arrived; 0 = only at start-up and on KB changes.
+    calibration_interval: float = 600.0
     # Used only when the KB is too small to calibrate: threshold on the uncalibrated fused score.
     answer_threshold: float = 0.75
     clarify_margin: float = 0.04

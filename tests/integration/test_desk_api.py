@@ -289,3 +289,44 @@ def test_bad_input_is_a_clear_4xx(desk, staff):
     assert r.status_code == 422
     r = desk.post("/api/desk/agents", headers=staff["admin"], json={"username": "zed", "password": "short"})
     assert r.status_code == 422
+
+
+def test_customers_and_agents_verdicts_become_calibration_feedback(desk, staff, clock):
+    """"yes" after an answer, "that didn't help", and an agent's flag label real answers (bot.feedback); a fit
+    with them counts them and keeps the flagged answer out of the helpful ones."""
+    from bot.feedback import collect
+    from retrieval import calibration
+
+    clock.set(MONDAY_10_PARIS)
+    services = desk.app.state.engine.services
+    before = {(f.query, f.helpful) for f in collect(services.db)}
+
+    cid, auth = customer(desk)
+    helped = "how do I change my email address?"
+    assert say(desk, cid, auth, helped)["outcome"]["type"] == "answer"
+    assert say(desk, cid, auth, "yes")["messages"], "the bot acknowledges"
+
+    cid, auth = customer(desk)
+    unhelpful = "how much does shipping cost?"
+    assert say(desk, cid, auth, unhelpful)["outcome"]["type"] == "answer"
+    assert say(desk, cid, auth, "that didn't help")["outcome"]["reason"] == "not_helpful"
+
+    cid, auth = customer(desk)
+    flagged = "I forgot my password and I can't log in anymore"
+    answer = say(desk, cid, auth, flagged)
+    assert answer["outcome"]["type"] == "answer"
+    assert say(desk, cid, auth, "yes")["messages"]
+    ref = say(desk, cid, auth, "I want to talk to a human please")["ticket"]["id"]
+    r = desk.post(f"/api/desk/tickets/{ref}/flag", headers=staff["alice"],
+                  json={"message_id": answer["messages"][0]["id"], "note": "outdated"})
+    assert r.status_code == 200, r.text
+
+    feedback = collect(services.db)
+    new = {(f.query, f.helpful) for f in feedback} - before
+    assert new == {(helped, True), (unhelpful, False), (flagged, False)}
+    assert {f.article_id for f in feedback if f.query == flagged} == {answer["outcome"]["article_id"]}
+    assert all(f.lang == "en" for f in feedback if (f.query, f.helpful) in new)
+
+    cal = calibration.fit(services.index, feedback=feedback)
+    assert cal.stats["feedback"] == len(feedback)
+    assert cal.stats["feedback_rows"] >= len(feedback)

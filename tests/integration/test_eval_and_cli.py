@@ -94,12 +94,27 @@ def test_kb_import_command_reports_bad_files(tmp_path, home, capsys):
     assert "0 created, 0 updated, 1 unchanged" in capsys.readouterr().out
 
 
+def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home, capsys):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    for p in sorted(SAMPLE_KB.glob("*-en.md"))[:8]:
+        (folder / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["--home", str(home), "kb", "import", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "calibrate", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "feedback: 0 labelled answers (0 helped, 0 did not)" in out
+    assert "target wrong-answer rate 3.0%" in out and "answer thresholds *=" in out and "queries=" in out
+    saved = json.loads((home / "index" / "calibration.json").read_text())
+    assert saved["stats"]["feedback"] == 0 and "*" in saved["thresholds"]
+
+
 def test_help_is_fast_and_lists_the_commands():
     exe = REPO / ".venv" / "bin" / "tier0"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
     out = subprocess.run(cmd + ["--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
-    for word in ("serve", "train", "kb", "eval"):
+    for word in ("serve", "train", "kb", "eval", "calibrate"):
         assert word in out.stdout
 
 

@@ -99,6 +99,37 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     assert _json.loads(path.read_text())["version"] == VERSION
 
 
+def test_feedback_refits_the_calibration_and_moves_the_threshold(tmp_path, embedder):
+    """Labelled real answers: a saved calibration is refitted once REFIT_EVERY more exist; answers that did not
+    help, at confidences the KB alone thought safe, raise the threshold."""
+    from retrieval.calibration import REFIT_EVERY, Feedback, load_or_fit
+
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    path = tmp_path / "index" / "calibration.json"
+    base = load_or_fit(index, path, target=0.03)
+    questions = [
+        "I forgot my password and cannot log in", "how do I reset my password", "password reset link not received",
+        "where is my parcel", "my order has not arrived yet", "how long does delivery take",
+        "can I change my delivery address", "how do I cancel my order", "how do I return an item",
+        "I want to close my account", "how can I change my email address", "how do I update my card details",
+        "do you ship to Belgium", "what payment methods do you accept", "is there a mobile app",
+    ]
+    feedback = []
+    for q in questions:
+        top = index.search(q, lang="en")[0]
+        feedback.append(Feedback(q, "en", top.article_id, helpful=False))
+    few = feedback[: REFIT_EVERY - 1] if len(feedback) >= REFIT_EVERY else feedback
+    assert load_or_fit(index, path, target=0.03, feedback=few).stats.get("feedback", 0) == 0  # not yet
+    many = (feedback * (REFIT_EVERY // len(feedback) + 1))[:REFIT_EVERY]
+    refit = load_or_fit(index, path, target=0.03, feedback=many)
+    assert refit.stats["feedback"] == REFIT_EVERY and json.loads(path.read_text())["stats"]["feedback"] == REFIT_EVERY
+    # every real answer above was wrong: the bot becomes more careful in English
+    assert refit.threshold("en") > base.threshold("en")
+    assert load_or_fit(index, path, target=0.03, feedback=many).stats["feedback"] == REFIT_EVERY  # reused
+
+
 def test_one_model_alone_still_searches_and_calibrates_with_the_classifier(tmp_path, embedder):
     """TIER0_EMBEDDING_MODEL=all-minilm-l6-v2: a single model, no per-model features; the classifier still joins."""
     from retrieval.calibration import feature_names, load_or_fit

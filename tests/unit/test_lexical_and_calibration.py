@@ -29,6 +29,16 @@ def test_threshold_is_the_lowest_that_keeps_wrong_answers_under_target():
     assert choose_threshold(np.array([0.9, 0.8]), np.array([1, 1]), 0.03) == 1.0  # never answer
 
 
+def test_weighted_queries_count_more_when_reading_the_threshold():
+    """Real answers (feedback) weigh more than KB-derived queries: two wrong ones at 0.9 move the threshold up."""
+    probs = np.array([0.99] * 40 + [0.9] * 40 + [0.9, 0.9])
+    wrong = np.array([0] * 80 + [1, 1])
+    assert choose_threshold(probs, wrong, 0.03) == 0.9  # 2 wrong in 82 = 2.4 %
+    weights = np.array([1.0] * 80 + [5.0, 5.0])
+    assert choose_threshold(probs, wrong, 0.03, weights) == 0.99  # 10 wrong in 90 = 11 %
+    assert choose_threshold(probs, wrong, 0.03, np.ones(82)) == choose_threshold(probs, wrong, 0.03)
+
+
 def _cand(aid, **f):
     return Candidate(aid, aid, "en", 0.0, f.get("dense", 0.0), "title", aid, features=f)
 

@@ -1,0 +1,76 @@
+"""Real feedback on the bot's answers, read back from the conversations and the desk, for the calibration.
+
+An answer is labelled by what happened right after it:
+
+* **helped** — the customer said yes to "did that answer your question?" (the bot's reply is marked
+  ``outcome.feedback == "helpful"``);
+* **did not help** — the customer's next turn handed the conversation off with reason ``not_helpful`` ("that didn't
+  help", or no to the follow-up question), or an agent flagged the answer as wrong from the desk (a flag overrides a
+  customer's yes).
+
+Any other next turn (a new question, thanks, silence) says nothing about the answer and gives no label. The labelled
+answers go to :func:`retrieval.calibration.fit` as :class:`retrieval.calibration.Feedback`; conversations replayed by
+``tier0 eval`` (channel ``eval``) are never feedback.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+from sqlalchemy import select
+
+from handoff.models import TicketEvent
+from retrieval.calibration import Feedback
+from tier0.conversations import Conversation, Message
+from tier0.db import Database
+
+MAX_FEEDBACK = 5000  # the most recent labelled answers used
+
+
+def collect(db: Database, limit: int = MAX_FEEDBACK) -> List[Feedback]:
+    """Every labelled answer in the database, oldest first (at most the ``limit`` most recent)."""
+    with db.session() as s:
+        flagged = {
+            int(d["message_id"])
+            for (d,) in s.execute(select(TicketEvent.data).where(TicketEvent.kind == "flagged"))
+            if d and d.get("message_id") is not None
+        }
+        rows = s.execute(
+            select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.channel != "eval", Message.sender.in_(("customer", "bot")))
+            .order_by(Message.conversation_id, Message.id)
+        ).all()
+    # one bot turn = the bot's messages after a customer message: sources ride on the first, the outcome on the last
+    turns: List[Tuple[str, Optional[Tuple[str, Optional[str]]], Dict, Optional[int], Optional[str]]] = []
+    question: Optional[Tuple[str, Optional[str]]] = None
+    for mid, conv_id, sender, text, data in rows:
+        data = data or {}
+        if sender == "customer":
+            question = (text, data.get("language"))
+            turns.append((conv_id, question, {}, None, None))
+            continue
+        if not turns or turns[-1][0] != conv_id:
+            continue  # a bot message before any customer message (a greeting): no turn to join
+        conv, q, outcome, source_mid, article = turns[-1]
+        if data.get("sources") and source_mid is None:
+            source_mid, article = mid, data["sources"][0].get("article_id")
+        turns[-1] = (conv, q, data.get("outcome") or outcome, source_mid, article)
+
+    labelled: List[Tuple[int, Feedback]] = []
+    for i, (conv, q, outcome, source_mid, article) in enumerate(turns):
+        if outcome.get("type") != "answer" or source_mid is None or not article or q is None:
+            continue
+        after = turns[i + 1][2] if i + 1 < len(turns) and turns[i + 1][0] == conv else {}
+        if source_mid in flagged:
+            helpful: Optional[bool] = False
+        elif after.get("feedback") == "helpful":
+            helpful = True
+        elif after.get("type") == "handoff" and after.get("reason") == "not_helpful":
+            helpful = False
+        else:
+            helpful = None
+        if helpful is not None:
+            labelled.append((source_mid, Feedback(q[0], q[1], article, helpful)))
+    out = [fb for _, fb in sorted(labelled, key=lambda t: t[0])]
+    return out[-limit:]
