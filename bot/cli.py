@@ -68,6 +68,11 @@ def cmd_calibrate(args) -> int:
     thresholds = ", ".join(f"{k}={v:.3f}" for k, v in sorted(cal.thresholds.items()))
     print(f"calibration: target wrong-answer rate {cal.target:.1%}; answer thresholds {thresholds}")
     print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
+    if cal.confusions:
+        print("KB phrasings that find another article first (reword them, or merge / split the articles, and the")
+        print("bot can answer at a lower confidence):")
+        for c in cal.confusions:
+            print(f"  {c['confidence']:.3f}  {c['article']}: {c['question']!r} -> {c['found']}")
     return 0
 
 

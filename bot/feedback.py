@@ -15,6 +15,7 @@ answers go to :func:`retrieval.calibration.fit` as :class:`retrieval.calibration
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Dict, List, Optional, Tuple
 
 from sqlalchemy import select
@@ -22,13 +23,15 @@ from sqlalchemy import select
 from handoff.models import TicketEvent
 from retrieval.calibration import Feedback
 from tier0.conversations import Conversation, Message
-from tier0.db import Database
+from tier0.db import Database, utcnow
 
 MAX_FEEDBACK = 5000  # the most recent labelled answers used
+MAX_AGE_DAYS = 180  # older conversations are not read (the KB has moved on, and the scan stays bounded)
 
 
-def collect(db: Database, limit: int = MAX_FEEDBACK) -> List[Feedback]:
-    """Every labelled answer in the database, oldest first (at most the ``limit`` most recent)."""
+def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_AGE_DAYS) -> List[Feedback]:
+    """Every labelled answer of the last ``max_age_days`` days, oldest first (at most the ``limit`` most recent)."""
+    since = utcnow() - dt.timedelta(days=max_age_days)
     with db.session() as s:
         flagged = {
             int(d["message_id"])
@@ -38,7 +41,7 @@ def collect(db: Database, limit: int = MAX_FEEDBACK) -> List[Feedback]:
         rows = s.execute(
             select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data)
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.channel != "eval", Message.sender.in_(("customer", "bot")))
+            .where(Conversation.channel != "eval", Message.sender.in_(("customer", "bot")), Message.created_at >= since)
             .order_by(Message.conversation_id, Message.id)
         ).all()
     # one bot turn = the bot's messages after a customer message: sources ride on the first, the outcome on the last

@@ -90,6 +90,7 @@ class CalibrationExample:
     lang: str
     expected: Optional[str]  # the article that answers it; None when it was left out of the index
     candidates: List[Candidate]
+    text: str = ""
 
 
 CLASSIFIER_FEATURES = ("clf", "clf_gap")
@@ -156,12 +157,12 @@ def training_examples(index: SearchIndex, seed: int = 7) -> List[CalibrationExam
         cands = index.search_query(q, exclude_units=same)
         if oof is not None:
             clf.set_features(cands, oof[i])
-        examples.append(CalibrationExample(lang, u.article_id, cands))
+        examples.append(CalibrationExample(lang, u.article_id, cands, u.text))
         if rng.random() < NEGATIVE_SHARE:
             cands = index.search_query(q, exclude_articles={u.article_id})
             if oof is not None:
                 clf.set_features(cands, clf.without(oof[i], u.article_id))
-            examples.append(CalibrationExample(lang, None, cands))
+            examples.append(CalibrationExample(lang, None, cands, u.text))
     return examples
 
 
@@ -208,6 +209,8 @@ class Calibrator:
     fingerprint: str = ""
     version: int = VERSION
     stats: Dict[str, float] = field(default_factory=dict)
+    # The KB's own phrasings that confidently find another article: what most holds the thresholds up (for editors)
+    confusions: List[Dict[str, object]] = field(default_factory=list)
     classifier: Optional[clf.ArticleClassifier] = None
     # Whether the probability also ranks the candidates. Only where the KB has several phrasings per article: on
     # title-only articles the leave-one-out queries match bodies, not titles, and teach ranking badly (covidfaq R@1
@@ -254,6 +257,7 @@ class Calibrator:
                 "fingerprint": self.fingerprint,
                 "version": self.version,
                 "stats": self.stats,
+                "confusions": self.confusions,
                 "classifier": self.classifier.to_dict() if self.classifier is not None else None,
                 "reorder": self.reorder,
             },
@@ -274,6 +278,7 @@ class Calibrator:
             fingerprint=d.get("fingerprint", ""),
             version=int(d.get("version", 1)),
             stats=d.get("stats", {}),
+            confusions=list(d.get("confusions", [])),
             classifier=clf.ArticleClassifier.from_dict(d["classifier"]) if d.get("classifier") else None,
             reorder=bool(d.get("reorder", True)),
         )
@@ -396,8 +401,26 @@ def fit(
             sum(cal.rank(list(ex.candidates))[0].article_id == ex.expected for ex in pos) / max(1, len(pos)), 4
         ),
     }
+    cal.confusions = confusions(cal, pos)
     log.info("retrieval.calibrated thresholds=%s stats=%s", cal.thresholds, cal.stats)
     return cal
+
+
+MAX_CONFUSIONS = 20
+
+
+def confusions(cal: Calibrator, positives: Sequence[CalibrationExample], floor: float = 0.5) -> List[Dict[str, object]]:
+    """The KB phrasings whose most probable article, with their own entry hidden, is another one (p >= ``floor``),
+    most confident first: each is a wrong answer the calibration had to allow for. Rewording the phrasing, or
+    merging or splitting the two articles, lowers the thresholds."""
+    out = []
+    for ex in positives:
+        top = cal.rank(list(ex.candidates))[0]
+        if top.article_id != ex.expected and top.score >= floor:
+            out.append({"question": ex.text, "article": ex.expected, "found": top.article_id,
+                        "confidence": round(top.score, 3)})
+    out.sort(key=lambda c: -float(c["confidence"]))
+    return out[:MAX_CONFUSIONS]
 
 
 def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = ()):

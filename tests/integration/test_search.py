@@ -81,6 +81,11 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     far = index.search("what is the capital of Australia", lang="en")
     assert far[0].probability < cal.threshold("en")  # an unrelated one is not
 
+    # the KB's own phrasings that find another article are listed for editors, most confident first
+    assert all(c["article"] != c["found"] and 0.5 <= c["confidence"] <= 1 for c in cal.confusions)
+    assert [c["confidence"] for c in cal.confusions] == sorted((c["confidence"] for c in cal.confusions), reverse=True)
+    assert Calibrator.from_json(path.read_text()).confusions == cal.confusions
+
     # a restart reuses the saved calibration; a stricter target changes the threshold, not the ranking
     assert Calibrator.from_json(path.read_text()).fingerprint == load_or_fit(index, path, 0.03).fingerprint
     strict = load_or_fit(index, path, target=0.005)
