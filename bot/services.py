@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -74,12 +75,15 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
 
     calibration_path = settings.index_dir / "calibration.json"
 
+    refit_lock = threading.Lock()  # a KB change and the background feedback check must not fit at once
+
     def sync_index() -> None:
         from bot.feedback import collect
 
-        index.sync(kb.published(), kb.fingerprint())
-        # customers' and agents' verdicts on real answers refine the KB-derived calibration (bot.feedback)
-        load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=collect(db))
+        with refit_lock:
+            index.sync(kb.published(), kb.fingerprint())
+            # customers' and agents' verdicts on real answers refine the KB-derived calibration (bot.feedback)
+            load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=collect(db))
 
     sync_index()
     kb.on_change(sync_index)
