@@ -16,7 +16,7 @@ answers go to :func:`retrieval.calibration.fit` as :class:`retrieval.calibration
 from __future__ import annotations
 
 import datetime as dt
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from sqlalchemy import select
 
@@ -39,29 +39,28 @@ def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_A
             if d and d.get("message_id") is not None
         }
         rows = s.execute(
-            select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data)
+            select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data,
+                   Message.created_at)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(Conversation.channel != "eval", Message.sender.in_(("customer", "bot")), Message.created_at >= since)
             .order_by(Message.conversation_id, Message.id)
         ).all()
     # one bot turn = the bot's messages after a customer message: sources ride on the first, the outcome on the last
-    turns: List[Tuple[str, Optional[Tuple[str, Optional[str]]], Dict, Optional[int], Optional[str]]] = []
-    question: Optional[Tuple[str, Optional[str]]] = None
-    for mid, conv_id, sender, text, data in rows:
+    turns: List[list] = []  # [conversation, (question, language), outcome, answer message id, article, answered at]
+    for mid, conv_id, sender, text, data, at in rows:
         data = data or {}
         if sender == "customer":
-            question = (text, data.get("language"))
-            turns.append((conv_id, question, {}, None, None))
+            turns.append([conv_id, (text, data.get("language")), {}, None, None, None])
             continue
         if not turns or turns[-1][0] != conv_id:
             continue  # a bot message before any customer message (a greeting): no turn to join
-        conv, q, outcome, source_mid, article = turns[-1]
-        if data.get("sources") and source_mid is None:
-            source_mid, article = mid, data["sources"][0].get("article_id")
-        turns[-1] = (conv, q, data.get("outcome") or outcome, source_mid, article)
+        turn = turns[-1]
+        if data.get("sources") and turn[3] is None:
+            turn[3], turn[4], turn[5] = mid, data["sources"][0].get("article_id"), at
+        turn[2] = data.get("outcome") or turn[2]
 
     labelled: List[Tuple[int, Feedback]] = []
-    for i, (conv, q, outcome, source_mid, article) in enumerate(turns):
+    for i, (conv, q, outcome, source_mid, article, at) in enumerate(turns):
         if outcome.get("type") != "answer" or source_mid is None or not article or q is None:
             continue
         after = turns[i + 1][2] if i + 1 < len(turns) and turns[i + 1][0] == conv else {}
@@ -74,6 +73,6 @@ def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_A
         else:
             helpful = None
         if helpful is not None:
-            labelled.append((source_mid, Feedback(q[0], q[1], article, helpful)))
+            labelled.append((source_mid, Feedback(q[0], q[1], article, helpful, at.isoformat() if at else None)))
     out = [fb for _, fb in sorted(labelled, key=lambda t: t[0])]
     return out[-limit:]

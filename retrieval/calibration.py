@@ -83,6 +83,7 @@ class Feedback:
     lang: Optional[str]
     article_id: str
     helpful: bool
+    at: Optional[str] = None  # when the answer was given (ISO 8601, UTC): tells new feedback from already-fitted
 
 
 @dataclass
@@ -180,11 +181,14 @@ class FeedbackExample:
 def feedback_examples(index: SearchIndex, feedback: Iterable[Feedback],
                       classifier: Optional[clf.ArticleClassifier] = None) -> List[FeedbackExample]:
     """Each feedback's question searched against the current KB (skipped when its article is gone)."""
+    articles = set(index.articles())
+    kept = [fb for fb in feedback if fb.article_id in articles]
+    if not kept:
+        return []
+    vectors = [e.encode_queries([fb.query for fb in kept]) for e in index.embedders]  # one batch per model
     out = []
-    for fb in feedback:
-        if fb.article_id not in index.articles():
-            continue
-        q = index.encode(fb.query, fb.lang)
+    for i, fb in enumerate(kept):
+        q = Query(fb.query, fb.lang, [v[i] for v in vectors])
         cands = index.search_query(q)
         if classifier is not None:
             clf.set_features(cands, classifier.proba(clf.query_vector(q.vectors)))
@@ -353,6 +357,7 @@ def fit(
     rows: List[Tuple[Candidate, int]] = []
     for ex in examples:
         rows.extend((c, int(ex.expected is not None and c.article_id == ex.expected)) for c in ex.candidates)
+    feedback = list(feedback)
     fb_examples = feedback_examples(index, feedback, classifier)
     rows.extend(feedback_rows(fb_examples))
     labels = np.array([y for _, y in rows])
@@ -396,12 +401,16 @@ def fit(
         "queries": len(pos),
         "rows": len(rows),
         "feedback_rows": len(rows) - sum(len(ex.candidates) for ex in examples),
-        "feedback": len(fb_examples),
+        "feedback": len(feedback),  # labelled answers given (see load_or_fit)
+        "feedback_used": len(fb_examples),  # those whose article is still in the KB
         "loo_r_at_1": round(
             sum(cal.rank(list(ex.candidates))[0].article_id == ex.expected for ex in pos) / max(1, len(pos)), 4
         ),
     }
     cal.confusions = confusions(cal, pos)
+    stamped = [fb.at for fb in feedback if fb.at]
+    if stamped:
+        cal.stats["feedback_until"] = max(stamped)
     log.info("retrieval.calibrated thresholds=%s stats=%s", cal.thresholds, cal.stats)
     return cal
 
@@ -423,6 +432,14 @@ def confusions(cal: Calibrator, positives: Sequence[CalibrationExample], floor: 
     return out[:MAX_CONFUSIONS]
 
 
+def new_feedback(saved: Calibrator, feedback: Sequence[Feedback]) -> int:
+    """How many labelled answers arrived since ``saved`` was fitted: by time when they carry one, else by count."""
+    until = saved.stats.get("feedback_until")
+    if until and all(fb.at for fb in feedback):
+        return sum(1 for fb in feedback if fb.at > until)
+    return len(feedback) - int(saved.stats.get("feedback", 0))
+
+
 def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = ()):
     """The saved calibrator if it matches the index and target, else a new fit (saved). Sets ``index.calibrator``.
 
@@ -439,9 +456,9 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
                 len(index.embedders), uses_classifier(index)
             ):
                 cal = saved
-                seen = int(saved.stats.get("feedback", 0))
-                if len(feedback) >= seen + REFIT_EVERY or len(feedback) < seen:
-                    log.info("retrieval.calibration_feedback_refit had=%d now=%d", seen, len(feedback))
+                fresh = new_feedback(saved, feedback)
+                if fresh >= REFIT_EVERY:
+                    log.info("retrieval.calibration_feedback_refit new=%d", fresh)
                     cal = None
         except (ValueError, KeyError, TypeError) as e:
             log.warning("retrieval.calibration_unreadable %s; refitting", e)

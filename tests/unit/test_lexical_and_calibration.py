@@ -53,3 +53,15 @@ def test_calibrator_ranks_by_probability_and_round_trips_as_json():
     again = Calibrator.from_json(cal.to_json())
     assert np.allclose(again.probabilities(cands), cal.probabilities(cands))
     assert again.threshold("fr") == 0.8 and again.threshold("en") == 0.7 and again.threshold(None) == 0.7
+
+
+def test_new_feedback_is_counted_by_time_so_a_sliding_window_does_not_refit_forever():
+    from retrieval.calibration import Feedback, new_feedback
+
+    cal = Calibrator(["dense"], np.zeros(1), np.ones(1), np.ones(1), 0.0, {"*": 0.5}, 0.03,
+                     stats={"feedback": 3, "feedback_until": "2026-11-02T10:00:00"})
+    old = [Feedback("q", "en", "a", True, f"2026-11-0{d}T09:00:00") for d in (1, 2)]
+    new = [Feedback("q", "en", "a", False, "2026-11-03T09:00:00")] * 4
+    assert new_feedback(cal, old) == 0  # one label aged out of the window: nothing new
+    assert new_feedback(cal, old + new) == 4
+    assert new_feedback(cal, [Feedback("q", "en", "a", True)] * 5) == 2  # no times: by count
