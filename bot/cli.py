@@ -50,15 +50,12 @@ def cmd_serve(args) -> int:
 def cmd_calibrate(args) -> int:
     from bot.feedback import collect
     from bot.services import build_services
-    from retrieval.calibration import load_or_fit
 
     settings = _settings(args)
+    if args.force:  # no saved calibration: the start-up below fits a new one
+        settings.calibration_file.unlink(missing_ok=True)
     services = build_services(settings, import_sample=False)  # loads the calibration, refitting if it is stale
     feedback = collect(services.db)
-    if args.force:
-        path = settings.index_dir / "calibration.json"
-        path.unlink(missing_ok=True)
-        load_or_fit(services.index, path, target=settings.target_wrong_rate, feedback=feedback)
     cal = services.index.calibrator
     helped = sum(fb.helpful for fb in feedback)
     print(f"feedback: {len(feedback)} labelled answers ({helped} helped, {len(feedback) - helped} did not)")

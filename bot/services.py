@@ -73,7 +73,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
         embedder = load_embedders(settings.embedding_model, threads=settings.torch_threads)
     index = SearchIndex(embedder, settings.index_dir)
 
-    calibration_path = settings.index_dir / "calibration.json"
+    calibration_path = settings.calibration_file
 
     refit_lock = threading.Lock()  # a KB change and the background feedback check must not fit at once
 

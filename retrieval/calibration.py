@@ -373,13 +373,11 @@ def fit(
                      reorder=classifier is not None)
 
     # thresholds from the calibration queries' top candidates, and from real answers whose article is still the top
+    ranked_top = [(ex, cal.rank(list(ex.candidates))[0]) for ex in examples if ex.candidates]  # ranked once
     tops: Dict[str, List[Tuple[float, int, float]]] = {}
-    for ex in examples:
-        if not ex.candidates:
-            continue
-        ranked = cal.rank(list(ex.candidates))
-        wrong = int(ex.expected is None or ranked[0].article_id != ex.expected)
-        tops.setdefault(ex.lang, []).append((ranked[0].score, wrong, 1.0))
+    for ex, top in ranked_top:
+        wrong = int(ex.expected is None or top.article_id != ex.expected)
+        tops.setdefault(ex.lang, []).append((top.score, wrong, 1.0))
     for fx in fb_examples:
         ranked = cal.rank(list(fx.candidates))
         if ranked and ranked[0].article_id == fx.article_id:
@@ -396,18 +394,16 @@ def fit(
         if lang != "*" and len(ts) >= MIN_PER_LANGUAGE:
             cal.thresholds[lang] = threshold_of(ts)
     cal.fingerprint = kb_fingerprint(index)
-    pos = [ex for ex in examples if ex.expected is not None and ex.candidates]
+    pos = [(ex, top) for ex, top in ranked_top if ex.expected is not None]
     cal.stats = {
         "queries": len(pos),
         "rows": len(rows),
         "feedback_rows": len(rows) - sum(len(ex.candidates) for ex in examples),
         "feedback": len(feedback),  # labelled answers given (see load_or_fit)
         "feedback_used": len(fb_examples),  # those whose article is still in the KB
-        "loo_r_at_1": round(
-            sum(cal.rank(list(ex.candidates))[0].article_id == ex.expected for ex in pos) / max(1, len(pos)), 4
-        ),
+        "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
-    cal.confusions = confusions(cal, pos)
+    cal.confusions = confusions(pos)
     stamped = [fb.at for fb in feedback if fb.at]
     if stamped:
         cal.stats["feedback_until"] = max(stamped)
@@ -418,16 +414,15 @@ def fit(
 MAX_CONFUSIONS = 20
 
 
-def confusions(cal: Calibrator, positives: Sequence[CalibrationExample], floor: float = 0.5) -> List[Dict[str, object]]:
+def confusions(positives: Sequence[Tuple[CalibrationExample, Candidate]], floor: float = 0.5) -> List[Dict[str, object]]:
     """The KB phrasings whose most probable article, with their own entry hidden, is another one (p >= ``floor``),
     most confident first: each is a wrong answer the calibration had to allow for. Rewording the phrasing, or
-    merging or splitting the two articles, lowers the thresholds."""
-    out = []
-    for ex in positives:
-        top = cal.rank(list(ex.candidates))[0]
-        if top.article_id != ex.expected and top.score >= floor:
-            out.append({"question": ex.text, "article": ex.expected, "found": top.article_id,
-                        "confidence": round(top.score, 3)})
+    merging or splitting the two articles, lowers the thresholds. ``positives``: (example, its ranked top)."""
+    out = [
+        {"question": ex.text, "article": ex.expected, "found": top.article_id, "confidence": round(top.score, 3)}
+        for ex, top in positives
+        if top.article_id != ex.expected and top.score >= floor
+    ]
     out.sort(key=lambda c: -float(c["confidence"]))
     return out[:MAX_CONFUSIONS]
 

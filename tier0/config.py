@@ -76,6 +76,10 @@ class Settings(BaseSettings):
         return Path(self.index_cache) if self.index_cache else self.home / "index"
 
     @property
+    def calibration_file(self) -> Path:
+        return self.index_dir / "calibration.json"
+
+    @property
     def models_dir(self) -> Path:
         return Path(self.model_cache) if self.model_cache else self.home / "models"
 
