@@ -55,7 +55,10 @@ def main() -> int:
     args = ap.parse_args()
     port = free_port()
     home = tempfile.mkdtemp(prefix="tier0-bench-")
-    env = dict(os.environ, TIER0_HOME=home, TIER0_MODEL_CACHE=str(REPO / "var" / "models"))
+    # The scripted conversations repeat a dozen texts: a vector cache of the default size would answer every turn
+    # after the first round from memory. Two entries keep what matters (the intent classifier and the search share
+    # one turn's vectors) and make every repeated message pay its embedding again, like a new customer's question.
+    env = dict(os.environ, TIER0_HOME=home, TIER0_MODEL_CACHE=str(REPO / "var" / "models"), TIER0_QUERY_CACHE="2")
     exe = REPO / ".venv" / "bin" / "tier0"
     proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)

@@ -71,6 +71,8 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
         log.warning("kb.sample_imported %s", report.summary())
     if embedder is None:
         embedder = load_embedders(settings.embedding_model, threads=settings.torch_threads)
+        for e in embedder:
+            e.query_cache = settings.query_cache  # shared with the intent featurizer (same instances)
     index = SearchIndex(embedder, settings.index_dir)
 
     calibration_path = settings.calibration_file

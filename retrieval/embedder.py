@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, List, Protocol, Sequence, runtime_checkable
 
@@ -31,11 +33,22 @@ class Embedder(Protocol):
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+QUERY_CACHE = 64  # single-query vectors kept per model (the NLU featurizer and the search embed the same turn)
+
+
 class BaseEmbedder:
-    """Plumbing shared by the backends: ``dim`` and empty input. Subclasses set ``name``, ``_dim`` and ``_embed``."""
+    """Plumbing shared by the backends: ``dim``, empty input and a small cache of single-query vectors.
+
+    Subclasses set ``name``, ``_dim`` and ``_embed``. A chat turn is embedded twice with the same model — by Rasa's
+    intent featurizer (``bot.nlu_components``) and by the knowledge-base search — so the last few single queries are
+    remembered.
+    """
 
     name: str
     _dim: int
+    query_cache: int = QUERY_CACHE  # how many; 0 = none (``Settings.query_cache``)
+    _cache: "OrderedDict[str, np.ndarray]"
+    _cache_lock: threading.Lock
 
     @property
     def dim(self) -> int:
@@ -50,7 +63,22 @@ class BaseEmbedder:
         return self._embed(list(texts), query)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._checked(texts, True)
+        if len(texts) != 1 or self.query_cache <= 0:
+            return self._checked(texts, True)
+        if "_cache" not in self.__dict__:
+            self._cache, self._cache_lock = OrderedDict(), threading.Lock()
+        text = texts[0]
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit.copy()
+        vec = self._checked(texts, True)
+        with self._cache_lock:
+            self._cache[text] = vec.copy()
+            while len(self._cache) > self.query_cache:
+                self._cache.popitem(last=False)
+        return vec
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self._checked(texts, False)
@@ -129,7 +157,19 @@ NUMPY_MODELS = {
 }
 
 
+_loaded: Dict[str, Embedder] = {}
+_load_lock = threading.Lock()
+
+
 def load_embedder(name: str, threads: int = 1) -> Embedder:
+    """The model ``name``, loaded once per process (the search and the NLU featurizer share it)."""
+    with _load_lock:
+        if name not in _loaded:
+            _loaded[name] = _load(name, threads)
+        return _loaded[name]
+
+
+def _load(name: str, threads: int) -> Embedder:
     if name in NUMPY_MODELS:
         from retrieval import numpy_embedders
 

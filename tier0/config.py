@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     torch_threads: int = 1
+    # Single-query vectors remembered per embedding model. A turn is embedded once for both the intent classifier
+    # and the search, and a message many customers send ("hi", "thanks") once in a while; 0 = remember none.
+    query_cache: int = 64
     # Optional overrides of where trained Rasa models and the vector index live (default: inside ``home``).
     model_cache: Optional[Path] = None
     index_cache: Optional[Path] = None
