@@ -89,3 +89,20 @@ def test_a_turn_is_embedded_once_per_model():
         del e._embed
     assert calls == []
     np.testing.assert_array_equal(first, again)
+
+
+def test_the_vector_cache_can_be_turned_off():
+    from retrieval.embedder import load_embedder
+
+    e = load_embedder("all-minilm-l6-v2")
+    calls = []
+    original = e._embed
+    e._embed = lambda texts, query: calls.append(texts) or original(texts, query)
+    e.query_cache = 0  # TIER0_QUERY_CACHE=0
+    try:
+        e.encode_queries(["asked twice with no cache"])
+        e.encode_queries(["asked twice with no cache"])
+    finally:
+        del e._embed
+        e.query_cache = type(e).query_cache
+    assert calls == [["asked twice with no cache"], ["asked twice with no cache"]]
