@@ -102,12 +102,19 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return self._embedders
 
     def _featurize(self, messages: List[Message]) -> None:
-        todo = [m for m in messages if (m.get(TEXT) or "").strip()]
-        if not todo:
+        # every message with a text gets the feature (the classifier needs rows of one width); a blank one, zeros
+        messages = [m for m in messages if m.get(TEXT) is not None]
+        if not messages:
             return
-        texts = [m.get(TEXT) for m in todo]
-        vectors = np.hstack([e.encode_queries(texts) for e in self._models()]).astype("float32") * self.scale
-        for message, vec in zip(todo, vectors):
+        models = self._models()
+        dim = sum(e.dim for e in models)
+        texts = [m.get(TEXT) for m in messages]
+        todo = [i for i, t in enumerate(texts) if t.strip()]
+        vectors = np.zeros((len(messages), dim), dtype="float32")
+        if todo:
+            batch = [texts[i] for i in todo]  # as sent: the search embeds the same string (shared cache)
+            vectors[todo] = np.hstack([e.encode_queries(batch) for e in models]) * self.scale
+        for message, vec in zip(messages, vectors):
             self.add_features_to_message(None, vec.reshape(1, -1), TEXT, message)
 
     def process(self, messages: List[Message]) -> List[Message]:

@@ -106,3 +106,10 @@ def test_the_vector_cache_can_be_turned_off():
         del e._embed
         e.query_cache = type(e).query_cache
     assert calls == [["asked twice with no cache"], ["asked twice with no cache"]]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "👍", "?"])
+def test_a_message_with_no_words_still_parses(agent, text):
+    # the featurizer gives every message a row of the same width (zeros when blank): no shape error in the classifier
+    intent = parse(agent, text)["intent"]
+    assert intent["name"] and 0.0 <= intent["confidence"] <= 1.0
