@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -34,6 +35,7 @@ class Embedder(Protocol):
 
 
 QUERY_CACHE = 64  # single-query vectors kept per model (the NLU featurizer and the search embed the same turn)
+_cache_init_lock = threading.Lock()
 
 
 class BaseEmbedder:
@@ -66,7 +68,10 @@ class BaseEmbedder:
         if len(texts) != 1 or self.query_cache <= 0:
             return self._checked(texts, True)
         if "_cache" not in self.__dict__:
-            self._cache, self._cache_lock = OrderedDict(), threading.Lock()
+            with _cache_init_lock:
+                if "_cache" not in self.__dict__:
+                    self._cache_lock = threading.Lock()
+                    self._cache = OrderedDict()
         text = texts[0]
         with self._cache_lock:
             hit = self._cache.get(text)
@@ -162,10 +167,16 @@ _load_lock = threading.Lock()
 
 
 def load_embedder(name: str, threads: int = 1) -> Embedder:
-    """The model ``name``, loaded once per process (the search and the NLU featurizer share it)."""
+    """The model ``name``, loaded once per process (the search and the NLU featurizer share it).
+
+    ``threads`` is torch's (process-wide) thread count: the latest explicit request wins, so the server's setting
+    holds even when Rasa's featurizer loaded the model first.
+    """
     with _load_lock:
         if name not in _loaded:
             _loaded[name] = _load(name, threads)
+        elif threads != 1 and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(max(1, threads))
         return _loaded[name]
 
 
