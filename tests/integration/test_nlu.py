@@ -8,6 +8,7 @@ embeddings (bot.nlu_components.SentenceEmbeddingFeaturizer) reach the classifier
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -74,19 +75,26 @@ def test_the_featurizer_gives_the_classifier_the_search_embeddings(agent):
     np.testing.assert_allclose(sentence.features[0], featurizer.scale * expected, rtol=1e-5, atol=1e-6)
 
 
+@contextmanager
+def model_calls(e):
+    """The texts the real model ``e`` is run on while the block runs."""
+    calls = []
+    original = e._embed
+    e._embed = lambda texts, query: calls.append(texts) or original(texts, query)
+    try:
+        yield calls
+    finally:
+        del e._embed
+
+
 def test_a_turn_is_embedded_once_per_model():
     from retrieval.embedder import load_embedder
 
     e = load_embedder("all-minilm-l6-v2")
     assert load_embedder("all-minilm-l6-v2") is e  # one instance per process: the search and the NLU share it
     first = e.encode_queries(["a question asked twice in one turn"])
-    calls = []
-    original = e._embed
-    e._embed = lambda texts, query: calls.append(texts) or original(texts, query)
-    try:
+    with model_calls(e) as calls:
         again = e.encode_queries(["a question asked twice in one turn"])
-    finally:
-        del e._embed
     assert calls == []
     np.testing.assert_array_equal(first, again)
 
@@ -95,15 +103,12 @@ def test_the_vector_cache_can_be_turned_off():
     from retrieval.embedder import load_embedder
 
     e = load_embedder("all-minilm-l6-v2")
-    calls = []
-    original = e._embed
-    e._embed = lambda texts, query: calls.append(texts) or original(texts, query)
     e.query_cache = 0  # TIER0_QUERY_CACHE=0
     try:
-        e.encode_queries(["asked twice with no cache"])
-        e.encode_queries(["asked twice with no cache"])
+        with model_calls(e) as calls:
+            e.encode_queries(["asked twice with no cache"])
+            e.encode_queries(["asked twice with no cache"])
     finally:
-        del e._embed
         e.query_cache = type(e).query_cache
     assert calls == [["asked twice with no cache"], ["asked twice with no cache"]]
 
