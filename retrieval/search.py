@@ -328,8 +328,10 @@ class SearchIndex:
                 vals = [max(arts[a].values()) for arts in per_model if a in arts]
                 return float(np.mean(vals)) if len(vals) == len(per_model) else -1.0
 
-            dense_rank = sorted({a for arts in per_model for a in arts}, key=dense_best, reverse=True)
-            lex_rank = sorted(lex, key=lambda a: lex[a][0], reverse=True)
+            # ties (duplicate articles score exactly alike) go by article id: never by set order, which changes
+            # with each process's string hashing — the same question would get a different article after a restart
+            dense_rank = sorted({a for arts in per_model for a in arts}, key=lambda a: (-dense_best(a), a))
+            lex_rank = sorted(lex, key=lambda a: (-lex[a][0], a))
             pool = list(dict.fromkeys(dense_rank[:POOL] + lex_rank[:POOL]))
             d_pos = {a: i for i, a in enumerate(dense_rank)}
             l_pos = {a: i for i, a in enumerate(lex_rank)}

@@ -57,6 +57,20 @@ def test_changes_reembed_only_what_changed(tmp_path, embedder):
     assert all(h.article_id != "pet-policy" for h in index.search("are dogs allowed in your shops"))
 
 
+def test_duplicate_articles_tie_the_same_way_every_time(tmp_path, embedder):
+    # Two articles with the same text score exactly alike; the tie goes by article id, not by the order of a set
+    # (which changes with each process's string hashing: the same question answered differently after a restart).
+    kb = _kb(tmp_path)
+    for dup in ("dup-b", "dup-a"):
+        kb.upsert(ArticleData(id=dup, title="Can I bring my dog to a store?", lang="en",
+                              body="Dogs on a leash are welcome in every Nuvola store."))
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    hits = index.search("are dogs allowed in your shops", lang="en")
+    assert [h.article_id for h in hits[:2]] == ["dup-a", "dup-b"]
+    assert hits[0].score == hits[1].score
+
+
 def test_long_bodies_are_chunked_on_paragraphs():
     body = "\n\n".join(" ".join(f"w{i}_{j}" for j in range(50)) for i in range(5))
     chunks = chunk_body(body, max_words=120)
