@@ -27,6 +27,7 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from tier0.config import DEFAULT_EMBEDDING_MODELS
 from tier0.text import SUPPORTED_LANGUAGES, detect_language
 
 
@@ -71,13 +72,11 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {**DenseFeaturizer.get_default_config(), "models": "all-minilm-l6-v2,multilingual-e5-small",
-                "scale": 4.0}
+        return {**DenseFeaturizer.get_default_config(), "models": DEFAULT_EMBEDDING_MODELS, "scale": 4.0}
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
         self.scale = float(self._config["scale"])
-        self.model_names = [m.strip() for m in str(self._config["models"]).split(",") if m.strip()]
         self._embedders: Optional[list] = None
 
     @classmethod
@@ -96,9 +95,9 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def _models(self) -> list:
         if self._embedders is None:
-            from retrieval.embedder import load_embedder
+            from retrieval.embedder import load_embedders
 
-            self._embedders = [load_embedder(m) for m in self.model_names]  # shared with the search
+            self._embedders = load_embedders(str(self._config["models"]))  # the same instances as the search's
         return self._embedders
 
     def _featurize(self, messages: List[Message]) -> None:

@@ -64,13 +64,12 @@ def test_the_featurizer_gives_the_classifier_the_search_embeddings(agent):
     from rasa.shared.nlu.training_data.message import Message
 
     from bot.nlu_components import SentenceEmbeddingFeaturizer
-    from retrieval.embedder import load_embedder
 
     featurizer = SentenceEmbeddingFeaturizer(SentenceEmbeddingFeaturizer.get_default_config(), "embeddings")
     message = Message(data={"text": "where is my parcel"})
     featurizer.process([message])
     _, sentence = message.get_dense_features("text")
-    expected = np.hstack([load_embedder(m).encode_queries(["where is my parcel"])[0] for m in featurizer.model_names])
+    expected = np.hstack([e.encode_queries(["where is my parcel"])[0] for e in featurizer._models()])
     assert sentence.features.shape == (1, expected.shape[0])
     np.testing.assert_allclose(sentence.features[0], featurizer.scale * expected, rtol=1e-5, atol=1e-6)
 
