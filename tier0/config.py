@@ -13,7 +13,7 @@ from typing import Optional
 from pydantic import BaseSettings, validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EMBEDDING_MODELS = "all-minilm-l6-v2,multilingual-e5-small"
+DEFAULT_EMBEDDING_MODELS = "all-mpnet-base-v2,multilingual-e5-small"
 
 
 class Settings(BaseSettings):
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # Folder of Markdown articles imported at first start when the KB is empty.
     sample_kb: Path = REPO_ROOT / "data" / "sample_kb"
     # Embedding models, comma-separated: names from retrieval.embedder.model_names() or local folders. The search
-    # uses every one (features per model); the default pairs English MiniLM with multilingual E5 (bench/RESULTS.md).
+    # uses every one (features per model); the default pairs English all-mpnet-base-v2 with multilingual E5 (bench/RESULTS.md).
     embedding_model: str = DEFAULT_EMBEDDING_MODELS
     # The operator's target: at most this share of the bot's answers may be wrong. The answer threshold follows
     # from it through the calibration curve, per language (retrieval.calibration).

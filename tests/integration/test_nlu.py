@@ -89,8 +89,8 @@ def model_calls(e):
 def test_a_turn_is_embedded_once_per_model():
     from retrieval.embedder import load_embedder
 
-    e = load_embedder("all-minilm-l6-v2")
-    assert load_embedder("all-minilm-l6-v2") is e  # one instance per process: the search and the NLU share it
+    e = load_embedder("all-mpnet-base-v2")
+    assert load_embedder("all-mpnet-base-v2") is e  # one instance per process: the search and the NLU share it
     first = e.encode_queries(["a question asked twice in one turn"])
     with model_calls(e) as calls:
         again = e.encode_queries(["a question asked twice in one turn"])
@@ -101,7 +101,7 @@ def test_a_turn_is_embedded_once_per_model():
 def test_the_vector_cache_can_be_turned_off():
     from retrieval.embedder import load_embedder
 
-    e = load_embedder("all-minilm-l6-v2")
+    e = load_embedder("all-mpnet-base-v2")
     e.query_cache = 0  # TIER0_QUERY_CACHE=0
     try:
         with model_calls(e) as calls:

