@@ -18,11 +18,19 @@ from typing import List, Optional
 
 
 def _settings(args):
-    from tier0.config import Settings, get_settings
+    """The settings from the environment; a bad value is one clear line (which TIER0_ variable, why), not a traceback."""
+    from pydantic import ValidationError
 
-    if getattr(args, "home", None):
-        return Settings(home=args.home)
-    return get_settings()
+    from tier0.config import Settings, get_settings
+    from tier0.errors import InvalidInput
+
+    try:
+        if getattr(args, "home", None):
+            return Settings(home=args.home)
+        return get_settings()
+    except ValidationError as e:
+        problems = "; ".join(f"TIER0_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in e.errors())
+        raise InvalidInput(f"invalid setting: {problems}") from None
 
 
 def _logging(verbose: bool = False) -> None:

@@ -85,7 +85,8 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
         with refit_lock:
             index.sync(kb.published(), kb.fingerprint())
             # customers' and agents' verdicts on real answers refine the KB-derived calibration (bot.feedback)
-            load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=collect(db))
+            load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=collect(db),
+                        out_of_kb_share=settings.out_of_kb_share)
 
     sync_index()
     kb.on_change(sync_index)

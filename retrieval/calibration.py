@@ -63,6 +63,10 @@ BASE_FEATURES = (
 # Share of the queries also used as out-of-KB negatives (their article left out). Every one: a new KB should expect
 # as many questions it does not cover as ones it does (measured: 1/3 let clinc150 reach 7.5 % wrong at a 3 % target).
 NEGATIVE_SHARE = 1.0
+# The share of customers' questions the KB is assumed not to cover, when the threshold is read off the curve: the
+# KB-derived negatives weigh share / (1 - share) each (1 at the default 0.5, as many uncovered questions as covered).
+# Operators who know their traffic set it (TIER0_OUT_OF_KB_SHARE); bench/RESULTS.md has what lower values do.
+OUT_OF_KB_SHARE = 0.5
 MAX_QUERIES = 2500  # calibration queries per fit (sampled beyond this)
 MIN_PER_LANGUAGE = 60  # queries of a language needed for a threshold of its own
 MIN_ANSWERED = 10
@@ -220,6 +224,7 @@ class Calibrator:
     # title-only articles the leave-one-out queries match bodies, not titles, and teach ranking badly (covidfaq R@1
     # 0.44 by the fused score, 0.31 re-ranked); there the probability scores the fused ranking's candidates.
     reorder: bool = True
+    out_of_kb_share: float = OUT_OF_KB_SHARE  # the assumption the thresholds were read with
 
     # -- scoring -----------------------------------------------------------------------------------
     def probabilities(self, cands: Sequence[Candidate]) -> np.ndarray:
@@ -264,6 +269,7 @@ class Calibrator:
                 "confusions": self.confusions,
                 "classifier": self.classifier.to_dict() if self.classifier is not None else None,
                 "reorder": self.reorder,
+                "out_of_kb_share": self.out_of_kb_share,
             },
             indent=1,
         )
@@ -285,6 +291,7 @@ class Calibrator:
             confusions=list(d.get("confusions", [])),
             classifier=clf.ArticleClassifier.from_dict(d["classifier"]) if d.get("classifier") else None,
             reorder=bool(d.get("reorder", True)),
+            out_of_kb_share=float(d.get("out_of_kb_share", OUT_OF_KB_SHARE)),
         )
 
 
@@ -347,8 +354,15 @@ def fit(
     target: float = 0.03,
     feedback: Iterable[Feedback] = (),
     seed: int = 7,
+    out_of_kb_share: float = OUT_OF_KB_SHARE,
 ) -> Optional[Calibrator]:
-    """Fit the calibrator on the KB (and feedback); None when the KB is too small to learn from."""
+    """Fit the calibrator on the KB (and feedback); None when the KB is too small to learn from.
+
+    ``out_of_kb_share``: the share of questions assumed to be outside the KB (:data:`OUT_OF_KB_SHARE`).
+    """
+    if not 0.0 < out_of_kb_share < 1.0:
+        raise ValueError(f"out_of_kb_share must be between 0 and 1 (exclusive), got {out_of_kb_share}")
+    negative_weight = out_of_kb_share / (1.0 - out_of_kb_share)
     from sklearn.linear_model import LogisticRegression
 
     examples = training_examples(index, seed=seed)
@@ -370,14 +384,14 @@ def fit(
     scale[scale < 1e-9] = 1.0
     coef, intercept = sign_constrained_fit((x - mean) / scale, labels, [expected_sign(n) for n in names])
     cal = Calibrator(names, mean, scale, coef, intercept, {"*": 1.0}, target, classifier=classifier,
-                     reorder=classifier is not None)
+                     reorder=classifier is not None, out_of_kb_share=out_of_kb_share)
 
     # thresholds from the calibration queries' top candidates, and from real answers whose article is still the top
     ranked_top = [(ex, cal.rank(list(ex.candidates))[0]) for ex in examples if ex.candidates]  # ranked once
     tops: Dict[str, List[Tuple[float, int, float]]] = {}
     for ex, top in ranked_top:
         wrong = int(ex.expected is None or top.article_id != ex.expected)
-        tops.setdefault(ex.lang, []).append((top.score, wrong, 1.0))
+        tops.setdefault(ex.lang, []).append((top.score, wrong, negative_weight if ex.expected is None else 1.0))
     for fx in fb_examples:
         ranked = cal.rank(list(fx.candidates))
         if ranked and ranked[0].article_id == fx.article_id:
@@ -435,8 +449,10 @@ def new_feedback(saved: Calibrator, feedback: Sequence[Feedback]) -> int:
     return len(feedback) - int(saved.stats.get("feedback", 0))
 
 
-def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = ()):
-    """The saved calibrator if it matches the index and target, else a new fit (saved). Sets ``index.calibrator``.
+def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = (),
+                out_of_kb_share: float = OUT_OF_KB_SHARE):
+    """The saved calibrator if it matches the index, target and out-of-KB share, else a new fit (saved). Sets
+    ``index.calibrator``.
 
     A saved calibrator is also refitted once :data:`REFIT_EVERY` more labelled answers (``feedback``) exist than it
     was fitted with.
@@ -447,9 +463,9 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
     if path.exists():
         try:
             saved = Calibrator.from_json(path.read_text())
-            if saved.version == VERSION and saved.fingerprint == fp and abs(saved.target - target) < 1e-9 and saved.names == feature_names(
-                len(index.embedders), uses_classifier(index)
-            ):
+            if (saved.version == VERSION and saved.fingerprint == fp and abs(saved.target - target) < 1e-9
+                    and abs(saved.out_of_kb_share - out_of_kb_share) < 1e-9
+                    and saved.names == feature_names(len(index.embedders), uses_classifier(index))):
                 cal = saved
                 fresh = new_feedback(saved, feedback)
                 if fresh >= REFIT_EVERY:
@@ -458,7 +474,7 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
         except (ValueError, KeyError, TypeError) as e:
             log.warning("retrieval.calibration_unreadable %s; refitting", e)
     if cal is None:
-        cal = fit(index, target=target, feedback=feedback)
+        cal = fit(index, target=target, feedback=feedback, out_of_kb_share=out_of_kb_share)
         if cal is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

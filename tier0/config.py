@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # The operator's target: at most this share of the bot's answers may be wrong. The answer threshold follows
     # from it through the calibration curve, per language (retrieval.calibration).
     target_wrong_rate: float = 0.03
+    # The share of customers' questions the KB is assumed not to answer, which the threshold allows for: 0.5 (the
+    # default, cautious) counts as many uncovered questions as covered ones; lower it when most of your traffic is
+    # in scope (bench/RESULTS.md measures what it does).
+    out_of_kb_share: float = 0.5
     # How often (seconds) the server checks for new labelled answers (customers' yes / "that didn't help", agents'
     # wrong-answer flags) and refits the calibration once enough arrived; 0 = only at start-up and on KB changes.
     calibration_interval: float = 600.0
@@ -62,6 +66,12 @@ class Settings(BaseSettings):
     def _rate(cls, v: float) -> float:  # noqa: N805
         if not 0.0 < v < 1.0:
             raise ValueError("target_wrong_rate must be between 0 and 1 (e.g. 0.03 for 3 %)")
+        return v
+
+    @validator("out_of_kb_share")
+    def _share(cls, v: float) -> float:  # noqa: N805
+        if not 0.0 < v < 1.0:
+            raise ValueError("out_of_kb_share must be between 0 and 1, exclusive (e.g. 0.3 for 30 %)")
         return v
 
     @validator("home", "sample_kb", "desk_config", pre=False)

@@ -58,6 +58,15 @@ def test_bad_cases_file_is_one_line_and_exit_2(tmp_path, home, capsys):
     assert err.startswith("tier0: error: ") and f"{bad}:2: invalid JSON" in err and "\n" not in err
 
 
+@pytest.mark.parametrize("var,value", [("TIER0_TARGET_WRONG_RATE", "2"), ("TIER0_OUT_OF_KB_SHARE", "1"),
+                                       ("TIER0_OUT_OF_KB_SHARE", "lots")])
+def test_a_bad_setting_is_one_line_and_exit_2(home, monkeypatch, capsys, var, value):
+    monkeypatch.setenv(var, value)
+    assert main(["--home", str(home), "calibrate"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tier0: error: invalid setting: {var}: ") and "\n" not in err
+
+
 def test_cases_validation():
     with pytest.raises(InvalidInput, match="no such cases file"):
         load_cases(REPO / "nope.jsonl")

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 import knowledge_base.models  # noqa: F401
 from knowledge_base.markdown import ArticleData
 from knowledge_base.service import KnowledgeBase
@@ -104,6 +106,12 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     assert Calibrator.from_json(path.read_text()).fingerprint == load_or_fit(index, path, 0.03).fingerprint
     strict = load_or_fit(index, path, target=0.005)
     assert strict.threshold("en") >= cal.threshold("en")
+    # assuming fewer questions outside the KB (TIER0_OUT_OF_KB_SHARE) refits, and never raises a threshold
+    bold = load_or_fit(index, path, target=0.03, out_of_kb_share=0.2)
+    assert bold.out_of_kb_share == 0.2 and Calibrator.from_json(path.read_text()).out_of_kb_share == 0.2
+    assert all(bold.threshold(lang) <= cal.threshold(lang) for lang in ("en", "fr", None))
+    with pytest.raises(ValueError, match="out_of_kb_share"):
+        load_or_fit(index, path, target=0.03, out_of_kb_share=1.0)
 
     # a calibration saved by an older tier0 (another fitting method) is refitted, not reused
     import json as _json
