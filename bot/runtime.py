@@ -14,12 +14,14 @@ log = logging.getLogger("tier0")
 
 def build_engine(settings: Settings, import_sample: bool = True, embedder=None, clock=None) -> ConversationEngine:
     from bot.rasa_runtime import load_agent, quiet_rasa, trained_model
+    from retrieval.embedder import every_core
 
     quiet_rasa()
     t0 = time.perf_counter()
     services = build_services(settings, import_sample=import_sample, embedder=embedder, clock=clock)
     register(services)
-    model = trained_model(settings.models_dir)
+    with every_core(settings.torch_threads):  # training featurizes the NLU data with the embedding models
+        model = trained_model(settings.models_dir)
     agent = load_agent(model)
     log.warning(
         "tier0.ready articles=%d model=%s seconds=%.1f", len(services.index), model.name, time.perf_counter() - t0

@@ -54,7 +54,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     from knowledge_base.service import KnowledgeBase
     from retrieval.calibration import load_or_fit
     from retrieval.decision import DecisionPolicy
-    from retrieval.embedder import load_embedders
+    from retrieval.embedder import every_core, load_embedders
     from retrieval.search import SearchIndex
     from tier0.conversations import ConversationStore
     from tier0.db import Database
@@ -88,7 +88,8 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
             load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=collect(db),
                         out_of_kb_share=settings.out_of_kb_share)
 
-    sync_index()
+    with every_core(settings.torch_threads):  # the first start embeds the whole KB; nothing is served yet
+        sync_index()
     kb.on_change(sync_index)
     agents = AgentDirectory(db, desk_config.queues_of, clock, session_hours=settings.session_hours)
     agents.ensure_admin(settings.home / "initial-admin-password")

@@ -6,6 +6,7 @@ sentence-transformers) happen only when a model is loaded, so the CLI starts fas
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -17,7 +18,7 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Protocol, Sequence, runtime_checkable
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -296,6 +297,22 @@ def _load(name: str, threads: int) -> Embedder:
         except ImportError as e:
             raise NotReady(f"embedding model {name!r} needs the 'multilingual' extra ({e.name} is missing)") from None
     return SentenceTransformerEmbedder(name, threads=threads)
+
+
+@contextlib.contextmanager
+def every_core(serving_threads: int) -> Iterator[None]:
+    """torch on every core for one-off bulk work before the server answers (embedding a whole KB, featurizing the
+    NLU data to train the bot), then back to ``serving_threads`` (one per worker keeps tail latency down).
+    First start of the sample KB with all-mpnet-base-v2 on 2 cores: embedding 124 -> 64 s (bench/RESULTS.md)."""
+    torch = sys.modules.get("torch")
+    if torch is None:  # no torch model loaded: nothing to widen
+        yield
+        return
+    torch.set_num_threads(max(1, os.cpu_count() or 1, serving_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(max(1, serving_threads))
 
 
 def load_embedders(spec: str, threads: int = 1) -> List[Embedder]:

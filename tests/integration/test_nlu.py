@@ -117,3 +117,18 @@ def test_a_message_with_no_words_still_parses(agent, text):
     # the featurizer gives every message a row of the same width (zeros when blank): no shape error in the classifier
     intent = parse(agent, text)["intent"]
     assert intent["name"] and 0.0 <= intent["confidence"] <= 1.0
+
+
+def test_bulk_work_before_serving_uses_every_core_then_gives_them_back():
+    import os
+
+    import torch
+
+    from retrieval.embedder import every_core, load_embedder
+
+    load_embedder("all-mpnet-base-v2")  # torch is loaded
+    with pytest.raises(RuntimeError):
+        with every_core(1):
+            assert torch.get_num_threads() == max(1, os.cpu_count() or 1)
+            raise RuntimeError("a failed first sync still gives the cores back")
+    assert torch.get_num_threads() == 1
