@@ -58,6 +58,7 @@ def cmd_serve(args) -> int:
 def cmd_calibrate(args) -> int:
     from bot.feedback import collect
     from bot.services import build_services
+    from retrieval import calibration
 
     settings = _settings(args)
     if args.force:  # no saved calibration: the start-up below fits a new one
@@ -72,6 +73,14 @@ def cmd_calibrate(args) -> int:
         return 0
     thresholds = ", ".join(f"{k}={v:.3f}" for k, v in sorted(cal.thresholds.items()))
     print(f"calibration: target wrong-answer rate {cal.target:.1%}; answer thresholds {thresholds}")
+    if "traffic_share" in cal.stats:
+        source = f"learnt from {cal.stats['traffic']} customer questions (estimate {cal.stats['traffic_share']:.1%})"
+    elif cal.learn_share:
+        source = (f"assumed (TIER0_OUT_OF_KB_SHARE); learnt once {calibration.MIN_TRAFFIC} customer questions exist, "
+                  f"{cal.stats.get('traffic', 0)} so far")
+    else:
+        source = "set by TIER0_OUT_OF_KB_SHARE (learning is off)"
+    print(f"out-of-KB share: {cal.share_used:.1%}, {source}")
     print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
     if cal.confusions:
         print("KB phrasings that find another article first (reword them, or merge / split the articles, and the")

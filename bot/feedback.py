@@ -11,6 +11,10 @@ An answer is labelled by what happened right after it:
 Any other next turn (a new question, thanks, silence) says nothing about the answer and gives no label. The labelled
 answers go to :func:`retrieval.calibration.fit` as :class:`retrieval.calibration.Feedback`; conversations replayed by
 ``tier0 eval`` (channel ``eval``) are never feedback.
+
+:func:`questions` reads the customers' questions themselves, unlabelled (every turn the KB search decided: an answer,
+a clarifying question, or a hand-off for low confidence or a sensitive topic), from which the calibration learns the
+share of questions the KB does not cover (:func:`retrieval.calibration.estimate_share`).
 """
 
 from __future__ import annotations
@@ -21,12 +25,58 @@ from typing import List, Optional, Tuple
 from sqlalchemy import select
 
 from handoff.models import TicketEvent
-from retrieval.calibration import Feedback
+from retrieval.calibration import MAX_TRAFFIC, Feedback, Question
 from tier0.conversations import Conversation, Message
 from tier0.db import Database, utcnow
 
 MAX_FEEDBACK = 5000  # the most recent labelled answers used
 MAX_AGE_DAYS = 180  # older conversations are not read (the KB has moved on, and the scan stays bounded)
+
+
+# hand-offs that the KB search decided (the others follow what the customer said: a request, "that didn't help", anger)
+SEARCH_HANDOFFS = ("needs_authority", "repeated_failure")
+
+
+def _turns(s, since) -> List[list]:
+    """The customer turns since ``since``, outside ``tier0 eval``, in order: one bot turn = the bot's messages after a
+    customer message, sources riding on the first and the outcome on the last.
+
+    Each is [conversation, (question, language), outcome, answer message id, article, answered at, asked at].
+    """
+    rows = s.execute(
+        select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data, Message.created_at)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.channel != "eval", Message.sender.in_(("customer", "bot")), Message.created_at >= since)
+        .order_by(Message.conversation_id, Message.id)
+    ).all()
+    turns: List[list] = []
+    for mid, conv_id, sender, text, data, at in rows:
+        data = data or {}
+        if sender == "customer":
+            turns.append([conv_id, (text, data.get("language")), {}, None, None, None, at])
+            continue
+        if not turns or turns[-1][0] != conv_id:
+            continue  # a bot message before any customer message (a greeting): no turn to join
+        turn = turns[-1]
+        if data.get("sources") and turn[3] is None:
+            turn[3], turn[4], turn[5] = mid, data["sources"][0].get("article_id"), at
+        turn[2] = data.get("outcome") or turn[2]
+    return turns
+
+
+def questions(db: Database, limit: int = MAX_TRAFFIC, max_age_days: float = MAX_AGE_DAYS) -> List[Question]:
+    """The customers' questions the KB search decided, of the last ``max_age_days`` days, oldest first (at most the
+    ``limit`` most recent)."""
+    since = utcnow() - dt.timedelta(days=max_age_days)
+    with db.session() as s:
+        turns = _turns(s, since)
+    asked = sorted(
+        ((t[6], t[1]) for t in turns
+        if t[1][0] and (t[2].get("type") in ("answer", "clarify")
+                        or (t[2].get("type") == "handoff" and t[2].get("reason") in SEARCH_HANDOFFS))),
+        key=lambda pair: pair[0],
+    )
+    return [Question(text, lang, at.isoformat()) for at, (text, lang) in asked[-limit:]]
 
 
 def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_AGE_DAYS) -> List[Feedback]:
@@ -38,29 +88,10 @@ def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_A
             for (d,) in s.execute(select(TicketEvent.data).where(TicketEvent.kind == "flagged"))
             if d and d.get("message_id") is not None
         }
-        rows = s.execute(
-            select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data,
-                   Message.created_at)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.channel != "eval", Message.sender.in_(("customer", "bot")), Message.created_at >= since)
-            .order_by(Message.conversation_id, Message.id)
-        ).all()
-    # one bot turn = the bot's messages after a customer message: sources ride on the first, the outcome on the last
-    turns: List[list] = []  # [conversation, (question, language), outcome, answer message id, article, answered at]
-    for mid, conv_id, sender, text, data, at in rows:
-        data = data or {}
-        if sender == "customer":
-            turns.append([conv_id, (text, data.get("language")), {}, None, None, None])
-            continue
-        if not turns or turns[-1][0] != conv_id:
-            continue  # a bot message before any customer message (a greeting): no turn to join
-        turn = turns[-1]
-        if data.get("sources") and turn[3] is None:
-            turn[3], turn[4], turn[5] = mid, data["sources"][0].get("article_id"), at
-        turn[2] = data.get("outcome") or turn[2]
+        turns = _turns(s, since)
 
     labelled: List[Tuple[int, Feedback]] = []
-    for i, (conv, q, outcome, source_mid, article, at) in enumerate(turns):
+    for i, (conv, q, outcome, source_mid, article, at, _) in enumerate(turns):
         if outcome.get("type") != "answer" or source_mid is None or not article or q is None:
             continue
         after = turns[i + 1][2] if i + 1 < len(turns) and turns[i + 1][0] == conv else {}

@@ -17,6 +17,12 @@ for a new KB with no chat history, because its training data comes from the KB i
 Where articles have several phrasings, an article classifier (``retrieval.classifier``) adds its probability, out of
 fold for the examples above. The fit keeps every coefficient to its expected sign (:func:`sign_constrained_fit`).
 
+**Traffic** — the customers' questions themselves, unlabelled — teach one more thing: how many of them the KB does
+not cover. The threshold has to assume a share (:data:`OUT_OF_KB_SHARE`, cautious); once :data:`MIN_TRAFFIC` real
+questions exist, :func:`estimate_share` reads it off their confidences, as the mixture of the KB-derived covered
+and uncovered confidence distributions that fits them best, and that share replaces the assumption (never below
+:data:`SHARE_FLOOR`).
+
 The answer threshold then follows from the operator's target wrong-answer rate: on the calibration queries (and the
 labelled real answers), the lowest probability at which answering every query above it keeps the share of wrong answers under the target —
 per language when there are enough queries of that language, else over all of them.
@@ -75,6 +81,14 @@ MIN_ANSWERED = 10
 FEEDBACK_WEIGHT = 5.0
 # Refit when this many labelled answers arrived since the last fit.
 REFIT_EVERY = 25
+# Learning the out-of-KB share from real questions (unlabelled): how many are needed, how many of the most recent are
+# used, how many new ones trigger a refit, and the bounds of the learnt share. The floor is a margin for the
+# estimator's error: measured on the public suites it read 0.12-0.14 where the truth was 0.20-0.21 (bench/RESULTS.md).
+MIN_TRAFFIC = 200
+MAX_TRAFFIC = 1000
+TRAFFIC_REFIT_EVERY = 200
+SHARE_FLOOR = 0.25
+SHARE_CEILING = 0.9
 # Bumped whenever the way a calibration is fitted changes, so a saved one from an older tier0 is refitted on upgrade.
 VERSION = 3
 
@@ -88,6 +102,47 @@ class Feedback:
     article_id: str
     helpful: bool
     at: Optional[str] = None  # when the answer was given (ISO 8601, UTC): tells new feedback from already-fitted
+
+
+@dataclass
+class Question:
+    """A real customer question that went to the KB search (unlabelled): what the out-of-KB share is learnt from."""
+
+    text: str
+    lang: Optional[str]
+    at: Optional[str] = None  # when it was asked (ISO 8601, UTC)
+
+
+def _logit(p: Sequence[float]) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype="float64"), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def estimate_share(covered: Sequence[float], uncovered: Sequence[float], observed: Sequence[float],
+                   bins: int = 20, iterations: int = 500) -> float:
+    """The share of ``observed`` confidences that come from questions the KB does not cover.
+
+    ``covered`` / ``uncovered``: top-candidate confidences of KB-derived queries whose article is in the index / left
+    out. The observed histogram (over the logit of the confidence) is fitted as ``share * uncovered + (1 - share) *
+    covered`` by maximum likelihood (EM on the mixing weight; the two shapes stay fixed).
+    """
+    a, b, o = _logit(covered), _logit(uncovered), _logit(observed)
+    if not len(a) or not len(b) or not len(o):
+        raise ValueError("estimate_share needs covered, uncovered and observed confidences")
+    lo, hi = min(a.min(), b.min(), o.min()), max(a.max(), b.max(), o.max())
+    edges = np.linspace(lo, hi + 1e-9, bins + 1)
+    h_cov = np.histogram(a, edges)[0] + 0.5  # add-half smoothing: no bin is impossible under either shape
+    h_unc = np.histogram(b, edges)[0] + 0.5
+    h_cov, h_unc = h_cov / h_cov.sum(), h_unc / h_unc.sum()
+    h_obs = np.histogram(o, edges)[0]
+    share = 0.5
+    for _ in range(iterations):
+        resp = share * h_unc / (share * h_unc + (1 - share) * h_cov)
+        new = float((h_obs * resp).sum() / h_obs.sum())
+        if abs(new - share) < 1e-7:
+            break
+        share = new
+    return share
 
 
 @dataclass
@@ -224,7 +279,9 @@ class Calibrator:
     # title-only articles the leave-one-out queries match bodies, not titles, and teach ranking badly (covidfaq R@1
     # 0.44 by the fused score, 0.31 re-ranked); there the probability scores the fused ranking's candidates.
     reorder: bool = True
-    out_of_kb_share: float = OUT_OF_KB_SHARE  # the assumption the thresholds were read with
+    out_of_kb_share: float = OUT_OF_KB_SHARE  # the operator's assumption (the prior)
+    learn_share: bool = True  # whether real questions may replace it (stats: traffic, traffic_share)
+    share_used: float = OUT_OF_KB_SHARE  # the share the thresholds were read with: the prior, or the learnt one
 
     # -- scoring -----------------------------------------------------------------------------------
     def probabilities(self, cands: Sequence[Candidate]) -> np.ndarray:
@@ -270,6 +327,8 @@ class Calibrator:
                 "classifier": self.classifier.to_dict() if self.classifier is not None else None,
                 "reorder": self.reorder,
                 "out_of_kb_share": self.out_of_kb_share,
+                "learn_share": self.learn_share,
+                "share_used": self.share_used,
             },
             indent=1,
         )
@@ -292,6 +351,8 @@ class Calibrator:
             classifier=clf.ArticleClassifier.from_dict(d["classifier"]) if d.get("classifier") else None,
             reorder=bool(d.get("reorder", True)),
             out_of_kb_share=float(d.get("out_of_kb_share", OUT_OF_KB_SHARE)),
+            learn_share=bool(d.get("learn_share", True)),
+            share_used=float(d.get("share_used", d.get("out_of_kb_share", OUT_OF_KB_SHARE))),
         )
 
 
@@ -355,15 +416,17 @@ def fit(
     feedback: Iterable[Feedback] = (),
     seed: int = 7,
     out_of_kb_share: float = OUT_OF_KB_SHARE,
+    traffic: Iterable[Question] = (),
+    learn_share: bool = True,
 ) -> Optional[Calibrator]:
     """Fit the calibrator on the KB (and feedback); None when the KB is too small to learn from.
 
-    ``out_of_kb_share``: the share of questions assumed to be outside the KB (:data:`OUT_OF_KB_SHARE`).
+    ``out_of_kb_share``: the share of questions assumed to be outside the KB (:data:`OUT_OF_KB_SHARE`). With
+    ``learn_share`` and at least :data:`MIN_TRAFFIC` real questions in ``traffic``, the share learnt from them
+    (:func:`estimate_share`, bounded by :data:`SHARE_FLOOR` and :data:`SHARE_CEILING`) is used instead.
     """
     if not 0.0 < out_of_kb_share < 1.0:
         raise ValueError(f"out_of_kb_share must be between 0 and 1 (exclusive), got {out_of_kb_share}")
-    negative_weight = out_of_kb_share / (1.0 - out_of_kb_share)
-    from sklearn.linear_model import LogisticRegression
 
     examples = training_examples(index, seed=seed)
     classifier = fit_classifier(index)
@@ -384,10 +447,19 @@ def fit(
     scale[scale < 1e-9] = 1.0
     coef, intercept = sign_constrained_fit((x - mean) / scale, labels, [expected_sign(n) for n in names])
     cal = Calibrator(names, mean, scale, coef, intercept, {"*": 1.0}, target, classifier=classifier,
-                     reorder=classifier is not None, out_of_kb_share=out_of_kb_share)
+                     reorder=classifier is not None, out_of_kb_share=out_of_kb_share, learn_share=learn_share)
 
     # thresholds from the calibration queries' top candidates, and from real answers whose article is still the top
     ranked_top = [(ex, cal.rank(list(ex.candidates))[0]) for ex in examples if ex.candidates]  # ranked once
+    share, learnt = out_of_kb_share, None
+    traffic = list(traffic)[-MAX_TRAFFIC:]
+    if learn_share and len(traffic) >= MIN_TRAFFIC:
+        learnt = estimate_share([top.score for ex, top in ranked_top if ex.expected is not None],
+                                [top.score for ex, top in ranked_top if ex.expected is None],
+                                traffic_confidences(index, cal, traffic))
+        share = min(SHARE_CEILING, max(SHARE_FLOOR, learnt))
+    cal.share_used = share
+    negative_weight = share / (1.0 - share)
     tops: Dict[str, List[Tuple[float, int, float]]] = {}
     for ex, top in ranked_top:
         wrong = int(ex.expected is None or top.article_id != ex.expected)
@@ -421,6 +493,12 @@ def fit(
     stamped = [fb.at for fb in feedback if fb.at]
     if stamped:
         cal.stats["feedback_until"] = max(stamped)
+    cal.stats["traffic"] = len(traffic)  # real questions given (the most recent MAX_TRAFFIC)
+    if learnt is not None:
+        cal.stats["traffic_share"] = round(learnt, 4)  # the estimate, before the floor and ceiling
+    asked = [q.at for q in traffic if q.at]
+    if asked:
+        cal.stats["traffic_until"] = max(asked)
     log.info("retrieval.calibrated thresholds=%s stats=%s", cal.thresholds, cal.stats)
     return cal
 
@@ -441,6 +519,25 @@ def confusions(positives: Sequence[Tuple[CalibrationExample, Candidate]], floor:
     return out[:MAX_CONFUSIONS]
 
 
+def traffic_confidences(index: SearchIndex, cal: Calibrator, traffic: Sequence[Question]) -> List[float]:
+    """Each real question searched again and scored by ``cal``: its top candidate's probability (0 when nothing)."""
+    vectors = [e.encode_queries([q.text for q in traffic]) for e in index.embedders]  # one batch per model
+    out = []
+    for i, tq in enumerate(traffic):
+        q = Query(tq.text, tq.lang, [v[i] for v in vectors])
+        cands = cal.rank(index.search_query(q), q)
+        out.append(cands[0].score if cands else 0.0)
+    return out
+
+
+def new_traffic(saved: Calibrator, traffic: Sequence[Question]) -> int:
+    """How many real questions arrived since ``saved`` was fitted: by time when they carry one, else by count."""
+    until = saved.stats.get("traffic_until")
+    if until and all(q.at for q in traffic):
+        return sum(1 for q in traffic if q.at > until)
+    return len(traffic) - int(saved.stats.get("traffic", 0))
+
+
 def new_feedback(saved: Calibrator, feedback: Sequence[Feedback]) -> int:
     """How many labelled answers arrived since ``saved`` was fitted: by time when they carry one, else by count."""
     until = saved.stats.get("feedback_until")
@@ -450,31 +547,40 @@ def new_feedback(saved: Calibrator, feedback: Sequence[Feedback]) -> int:
 
 
 def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = (),
-                out_of_kb_share: float = OUT_OF_KB_SHARE):
+                out_of_kb_share: float = OUT_OF_KB_SHARE, traffic: Sequence[Question] = (),
+                learn_share: bool = True):
     """The saved calibrator if it matches the index, target and out-of-KB share, else a new fit (saved). Sets
     ``index.calibrator``.
 
     A saved calibrator is also refitted once :data:`REFIT_EVERY` more labelled answers (``feedback``) exist than it
-    was fitted with.
+    was fitted with, and, when the share is learnt, once :data:`TRAFFIC_REFIT_EVERY` more real questions
+    (``traffic``) arrived and there are at least :data:`MIN_TRAFFIC` of them.
     """
     feedback = list(feedback)
+    traffic = list(traffic)
     fp = kb_fingerprint(index)
     cal = None
     if path.exists():
         try:
             saved = Calibrator.from_json(path.read_text())
             if (saved.version == VERSION and saved.fingerprint == fp and abs(saved.target - target) < 1e-9
-                    and abs(saved.out_of_kb_share - out_of_kb_share) < 1e-9
+                    and abs(saved.out_of_kb_share - out_of_kb_share) < 1e-9 and saved.learn_share == learn_share
                     and saved.names == feature_names(len(index.embedders), uses_classifier(index))):
                 cal = saved
                 fresh = new_feedback(saved, feedback)
                 if fresh >= REFIT_EVERY:
                     log.info("retrieval.calibration_feedback_refit new=%d", fresh)
                     cal = None
+                asked = new_traffic(saved, traffic)
+                if learn_share and len(traffic) >= MIN_TRAFFIC and (
+                        asked >= TRAFFIC_REFIT_EVERY or "traffic_share" not in saved.stats):
+                    log.info("retrieval.calibration_traffic_refit new=%d", asked)
+                    cal = None
         except (ValueError, KeyError, TypeError) as e:
             log.warning("retrieval.calibration_unreadable %s; refitting", e)
     if cal is None:
-        cal = fit(index, target=target, feedback=feedback, out_of_kb_share=out_of_kb_share)
+        cal = fit(index, target=target, feedback=feedback, out_of_kb_share=out_of_kb_share, traffic=traffic,
+                  learn_share=learn_share)
         if cal is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # default, cautious) counts as many uncovered questions as covered ones; lower it when most of your traffic is
     # in scope (bench/RESULTS.md measures what it does).
     out_of_kb_share: float = 0.5
+    # Learn that share from the customers' own questions once 200 exist (never below 0.25; retrieval.calibration),
+    # refitting every 200 new ones; false keeps the value above.
+    learn_out_of_kb_share: bool = True
     # How often (seconds) the server checks for new labelled answers (customers' yes / "that didn't help", agents'
     # wrong-answer flags) and refits the calibration once enough arrived; 0 = only at start-up and on KB changes.
     calibration_interval: float = 600.0

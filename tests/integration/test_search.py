@@ -180,3 +180,57 @@ def test_an_empty_model_list_is_a_clear_error():
 
     with pytest.raises(InvalidInput, match="no embedding model"):
         load_embedders(" , ")
+
+
+IN_KB = [
+    "I forgot my password", "how do I change my email address", "how much is shipping", "how do I track my order",
+    "what payment methods do you accept", "can I return an item", "my parcel arrived damaged", "delete my account",
+    "j'ai oublié mon mot de passe", "comment suivre ma commande", "quels sont les délais de livraison",
+    "comment créer un compte",
+]
+OFF_TOPIC = [
+    "what is the capital of Australia", "recipe for chocolate cake", "who won the football world cup in 1998",
+    "how tall is mount everest", "tell me a joke about cats", "what's the weather in Lisbon tomorrow",
+    "quelle est la recette des crêpes", "qui a écrit les misérables", "combien de lunes a jupiter",
+    "how do I fix a flat bicycle tyre", "translate good morning into japanese", "best hiking trails in Norway",
+]
+
+
+def _traffic(texts, n):
+    from retrieval.calibration import Question
+    from tier0.text import detect_language
+
+    return [Question(texts[i % len(texts)], detect_language(texts[i % len(texts)], default="en"),
+                     f"2026-11-01T00:{i // 60:02d}:{i % 60:02d}") for i in range(n)]
+
+
+def test_the_out_of_kb_share_is_learnt_from_customers_questions(tmp_path, embedder):
+    from retrieval.calibration import MIN_TRAFFIC, SHARE_FLOOR, Calibrator, fit, load_or_fit
+
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    path = tmp_path / "index" / "calibration.json"
+    prior = load_or_fit(index, path, target=0.03, traffic=_traffic(IN_KB, MIN_TRAFFIC - 1))
+    # too few questions yet: the assumed share (TIER0_OUT_OF_KB_SHARE) stays
+    assert prior.share_used == 0.5 and "traffic_share" not in prior.stats and prior.stats["traffic"] == MIN_TRAFFIC - 1
+
+    # enough questions, all about the KB's topics: few uncovered, the share drops (to the floor), no threshold rises
+    covered = load_or_fit(index, path, target=0.03, traffic=_traffic(IN_KB, MIN_TRAFFIC))
+    assert covered.stats["traffic"] == MIN_TRAFFIC and covered.stats["traffic_share"] < SHARE_FLOOR
+    assert covered.share_used == SHARE_FLOOR and covered.out_of_kb_share == 0.5
+    assert all(covered.threshold(lang) <= prior.threshold(lang) for lang in ("en", "fr", None))
+    assert any(covered.threshold(lang) < prior.threshold(lang) for lang in ("en", "fr", None))
+    saved = Calibrator.from_json(path.read_text())
+    assert saved.share_used == SHARE_FLOOR and saved.stats["traffic_until"] == "2026-11-01T00:03:19"
+    # the same questions again: the saved calibration is reused, not refitted
+    assert load_or_fit(index, path, target=0.03, traffic=_traffic(IN_KB, MIN_TRAFFIC)).thresholds == saved.thresholds
+
+    # questions the KB has nothing about: the share rises above the assumption, no threshold falls
+    unknown = fit(index, target=0.03, traffic=_traffic(OFF_TOPIC, MIN_TRAFFIC))
+    assert unknown.stats["traffic_share"] > 0.5 and unknown.share_used > 0.5
+    assert all(unknown.threshold(lang) >= prior.threshold(lang) for lang in ("en", "fr", None))
+
+    # learning switched off (TIER0_LEARN_OUT_OF_KB_SHARE=false): refitted with the assumed share
+    pinned = load_or_fit(index, path, target=0.03, traffic=_traffic(IN_KB, MIN_TRAFFIC), learn_share=False)
+    assert pinned.share_used == 0.5 and not pinned.learn_share and pinned.thresholds == prior.thresholds
