@@ -114,6 +114,7 @@ def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home
     out = capsys.readouterr().out
     assert "feedback: 0 labelled answers (0 helped, 0 did not)" in out
     assert "target wrong-answer rate 3.0%" in out and "answer thresholds *=" in out and "queries=" in out
+    assert "out-of-KB share: 50.0%, assumed (TIER0_OUT_OF_KB_SHARE); learnt once 200 customer questions exist, 0 so far" in out
     saved = json.loads((home / "index" / "calibration.json").read_text())
     assert saved["stats"]["feedback"] == 0 and "*" in saved["thresholds"]
 
