@@ -20,7 +20,7 @@ share of questions the KB does not cover (:func:`retrieval.calibration.estimate_
 from __future__ import annotations
 
 import datetime as dt
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
 from sqlalchemy import select
 
@@ -64,32 +64,26 @@ def _turns(s, since) -> List[list]:
     return turns
 
 
-def questions(db: Database, limit: int = MAX_TRAFFIC, max_age_days: float = MAX_AGE_DAYS) -> List[Question]:
-    """The customers' questions the KB search decided, of the last ``max_age_days`` days, oldest first (at most the
-    ``limit`` most recent)."""
-    since = utcnow() - dt.timedelta(days=max_age_days)
-    with db.session() as s:
-        turns = _turns(s, since)
+def _questions(turns: List[list], limit: int) -> List[Question]:
     asked = sorted(
         ((t[6], t[1]) for t in turns
-        if t[1][0] and (t[2].get("type") in ("answer", "clarify")
-                        or (t[2].get("type") == "handoff" and t[2].get("reason") in SEARCH_HANDOFFS))),
+         if t[1][0] and (t[2].get("type") in ("answer", "clarify")
+                         or (t[2].get("type") == "handoff" and t[2].get("reason") in SEARCH_HANDOFFS))),
         key=lambda pair: pair[0],
     )
     return [Question(text, lang, at.isoformat()) for at, (text, lang) in asked[-limit:]]
 
 
-def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_AGE_DAYS) -> List[Feedback]:
-    """Every labelled answer of the last ``max_age_days`` days, oldest first (at most the ``limit`` most recent)."""
-    since = utcnow() - dt.timedelta(days=max_age_days)
-    with db.session() as s:
-        flagged = {
-            int(d["message_id"])
-            for (d,) in s.execute(select(TicketEvent.data).where(TicketEvent.kind == "flagged"))
-            if d and d.get("message_id") is not None
-        }
-        turns = _turns(s, since)
+def _flagged(s) -> Set[int]:
+    """Bot messages an agent flagged as a wrong answer from the desk."""
+    return {
+        int(d["message_id"])
+        for (d,) in s.execute(select(TicketEvent.data).where(TicketEvent.kind == "flagged"))
+        if d and d.get("message_id") is not None
+    }
 
+
+def _labelled(turns: List[list], flagged: Set[int], limit: int) -> List[Feedback]:
     labelled: List[Tuple[int, Feedback]] = []
     for i, (conv, q, outcome, source_mid, article, at, _) in enumerate(turns):
         if outcome.get("type") != "answer" or source_mid is None or not article or q is None:
@@ -107,3 +101,30 @@ def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_A
             labelled.append((source_mid, Feedback(q[0], q[1], article, helpful, at.isoformat() if at else None)))
     out = [fb for _, fb in sorted(labelled, key=lambda t: t[0])]
     return out[-limit:]
+
+
+def read(db: Database, max_age_days: float = MAX_AGE_DAYS) -> Tuple[List[Feedback], List[Question]]:
+    """:func:`collect` and :func:`questions` from one scan of the conversations (what each refit check needs)."""
+    since = utcnow() - dt.timedelta(days=max_age_days)
+    with db.session() as s:
+        flagged = _flagged(s)
+        turns = _turns(s, since)
+    return _labelled(turns, flagged, MAX_FEEDBACK), _questions(turns, MAX_TRAFFIC)
+
+
+def questions(db: Database, limit: int = MAX_TRAFFIC, max_age_days: float = MAX_AGE_DAYS) -> List[Question]:
+    """The customers' questions the KB search decided, of the last ``max_age_days`` days, oldest first (at most the
+    ``limit`` most recent)."""
+    since = utcnow() - dt.timedelta(days=max_age_days)
+    with db.session() as s:
+        turns = _turns(s, since)
+    return _questions(turns, limit)
+
+
+def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_AGE_DAYS) -> List[Feedback]:
+    """Every labelled answer of the last ``max_age_days`` days, oldest first (at most the ``limit`` most recent)."""
+    since = utcnow() - dt.timedelta(days=max_age_days)
+    with db.session() as s:
+        flagged = _flagged(s)
+        turns = _turns(s, since)
+    return _labelled(turns, flagged, limit)

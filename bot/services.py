@@ -80,15 +80,16 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     refit_lock = threading.Lock()  # a KB change and the background feedback check must not fit at once
 
     def sync_index() -> None:
-        from bot.feedback import collect, questions
+        from bot.feedback import read
 
         with refit_lock:
             index.sync(kb.published(), kb.fingerprint())
             # customers' and agents' verdicts on real answers refine the KB-derived calibration, and their questions
-            # tell how many the KB does not cover (bot.feedback)
-            load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=collect(db),
+            # tell how many the KB does not cover (bot.feedback; one scan of the conversations for both)
+            feedback, traffic = read(db)
+            load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=feedback,
                         out_of_kb_share=settings.out_of_kb_share,
-                        traffic=questions(db) if settings.learn_out_of_kb_share else (),
+                        traffic=traffic if settings.learn_out_of_kb_share else (),
                         learn_share=settings.learn_out_of_kb_share)
 
     with every_core(settings.torch_threads):  # the first start embeds the whole KB; nothing is served yet
