@@ -83,7 +83,7 @@ FEEDBACK_WEIGHT = 5.0
 REFIT_EVERY = 25
 # Learning the out-of-KB share from real questions (unlabelled): how many are needed, how many of the most recent are
 # used, how many new ones trigger a refit, and the bounds of the learnt share. The floor is a margin for the
-# estimator's error: measured on the public suites it read 0.12-0.14 where the truth was 0.20-0.21 (bench/RESULTS.md).
+# estimator's error: on the public suites it read 0.115-0.117 where the truth was 0.193 (bench/RESULTS.md).
 MIN_TRAFFIC = 200
 MAX_TRAFFIC = 1000
 TRAFFIC_REFIT_EVERY = 200
@@ -530,20 +530,23 @@ def traffic_confidences(index: SearchIndex, cal: Calibrator, traffic: Sequence[Q
     return out
 
 
+def _arrived(saved: Calibrator, items: Sequence, key: str) -> int:
+    """How many of ``items`` (feedback or questions) arrived since ``saved`` was fitted: by time when they all carry
+    one (``stats[key + "_until"]``), else by count (``stats[key]``)."""
+    until = saved.stats.get(f"{key}_until")
+    if until and all(item.at for item in items):
+        return sum(1 for item in items if item.at > until)
+    return len(items) - int(saved.stats.get(key, 0))
+
+
 def new_traffic(saved: Calibrator, traffic: Sequence[Question]) -> int:
-    """How many real questions arrived since ``saved`` was fitted: by time when they carry one, else by count."""
-    until = saved.stats.get("traffic_until")
-    if until and all(q.at for q in traffic):
-        return sum(1 for q in traffic if q.at > until)
-    return len(traffic) - int(saved.stats.get("traffic", 0))
+    """How many real questions arrived since ``saved`` was fitted."""
+    return _arrived(saved, traffic, "traffic")
 
 
 def new_feedback(saved: Calibrator, feedback: Sequence[Feedback]) -> int:
-    """How many labelled answers arrived since ``saved`` was fitted: by time when they carry one, else by count."""
-    until = saved.stats.get("feedback_until")
-    if until and all(fb.at for fb in feedback):
-        return sum(1 for fb in feedback if fb.at > until)
-    return len(feedback) - int(saved.stats.get("feedback", 0))
+    """How many labelled answers arrived since ``saved`` was fitted."""
+    return _arrived(saved, feedback, "feedback")
 
 
 def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = (),
