@@ -56,7 +56,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from bot.feedback import collect
+    from bot.feedback import read
     from bot.services import build_services
     from retrieval import calibration
 
@@ -64,7 +64,7 @@ def cmd_calibrate(args) -> int:
     if args.force:  # no saved calibration: the start-up below fits a new one
         settings.calibration_file.unlink(missing_ok=True)
     services = build_services(settings, import_sample=False)  # loads the calibration, refitting if it is stale
-    feedback = collect(services.db)
+    feedback, asked = read(services.db)
     cal = services.index.calibrator
     helped = sum(fb.helpful for fb in feedback)
     print(f"feedback: {len(feedback)} labelled answers ({helped} helped, {len(feedback) - helped} did not)")
@@ -77,7 +77,7 @@ def cmd_calibrate(args) -> int:
         source = f"learnt from {cal.stats['traffic']} customer questions (estimate {cal.stats['traffic_share']:.1%})"
     elif cal.learn_share:
         source = (f"assumed (TIER0_OUT_OF_KB_SHARE); learnt once {calibration.MIN_TRAFFIC} customer questions exist, "
-                  f"{cal.stats.get('traffic', 0)} so far")
+                  f"{len(asked)} so far")
     else:
         source = "set by TIER0_OUT_OF_KB_SHARE (learning is off)"
     print(f"out-of-KB share: {cal.share_used:.1%}, {source}")
