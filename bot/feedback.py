@@ -103,28 +103,22 @@ def _labelled(turns: List[list], flagged: Set[int], limit: int) -> List[Feedback
     return out[-limit:]
 
 
-def read(db: Database, max_age_days: float = MAX_AGE_DAYS) -> Tuple[List[Feedback], List[Question]]:
+def read(db: Database, max_age_days: float = MAX_AGE_DAYS, feedback_limit: int = MAX_FEEDBACK,
+         question_limit: int = MAX_TRAFFIC) -> Tuple[List[Feedback], List[Question]]:
     """:func:`collect` and :func:`questions` from one scan of the conversations (what each refit check needs)."""
     since = utcnow() - dt.timedelta(days=max_age_days)
     with db.session() as s:
         flagged = _flagged(s)
         turns = _turns(s, since)
-    return _labelled(turns, flagged, MAX_FEEDBACK), _questions(turns, MAX_TRAFFIC)
+    return _labelled(turns, flagged, feedback_limit), _questions(turns, question_limit)
 
 
 def questions(db: Database, limit: int = MAX_TRAFFIC, max_age_days: float = MAX_AGE_DAYS) -> List[Question]:
     """The customers' questions the KB search decided, of the last ``max_age_days`` days, oldest first (at most the
     ``limit`` most recent)."""
-    since = utcnow() - dt.timedelta(days=max_age_days)
-    with db.session() as s:
-        turns = _turns(s, since)
-    return _questions(turns, limit)
+    return read(db, max_age_days, question_limit=limit)[1]
 
 
 def collect(db: Database, limit: int = MAX_FEEDBACK, max_age_days: float = MAX_AGE_DAYS) -> List[Feedback]:
     """Every labelled answer of the last ``max_age_days`` days, oldest first (at most the ``limit`` most recent)."""
-    since = utcnow() - dt.timedelta(days=max_age_days)
-    with db.session() as s:
-        flagged = _flagged(s)
-        turns = _turns(s, since)
-    return _labelled(turns, flagged, limit)
+    return read(db, max_age_days, feedback_limit=limit)[0]
