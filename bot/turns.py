@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 from bot.messages import say
 from handoff.service import HandoffRequest, HandoffService
 from knowledge_base.service import KnowledgeBase
-from retrieval.decision import Decision, DecisionPolicy, Signals, decide
+from retrieval.decision import HANDOFF_INTENTS, Decision, DecisionPolicy, Signals, decide
 from retrieval.search import Candidate, SearchIndex
 from tier0.conversations import ConversationStore
 
@@ -159,6 +159,26 @@ class TurnService:
             category=d.article.category if d.article is not None and d.queue else None,
         )
 
+    def _tried(self, ctx: TurnContext, reason: str, candidates: List[Candidate]) -> List[Dict[str, Any]]:
+        """What the bot tried, for the ticket: the articles of the customer's problem, with their scores.
+
+        A hand-off question ("I want to talk to someone", "that didn't help") is about wanting a person, not a new
+        problem: its own search finds at best a "how to contact us" article. Then the problem is the last question's,
+        and this turn's search only adds the articles it is confident about ("... about my return"). Otherwise
+        (a sensitive topic, repeated failures) this turn's search when it found something plausible, else the
+        last question's.
+        """
+        pol = self.policy_for(ctx.language)
+        this_turn = [c.as_dict() for c in candidates]
+        last = self.conversations.last_bot_data(ctx.conversation_id, "tried") or []
+        if reason in HANDOFF_INTENTS.values() and last:
+            confident = [c for c in this_turn if c["score"] >= pol.answer_threshold]
+            seen = {c["article_id"] for c in last}
+            return last + [c for c in confident if c["article_id"] not in seen]
+        if not candidates or candidates[0].score < pol.option_floor:
+            return last or this_turn
+        return this_turn
+
     def _handoff_reply(
         self,
         ctx: TurnContext,
@@ -168,10 +188,7 @@ class TurnService:
         queue: Optional[str],
         category: Optional[str],
     ) -> BotReply:
-        # What the bot tried: this turn's search when it found something relevant, else the last question's.
-        tried = [c.as_dict() for c in candidates]
-        if not candidates or candidates[0].score < self.policy.option_floor:
-            tried = self.conversations.last_bot_data(ctx.conversation_id, "tried") or tried
+        tried = self._tried(ctx, reason, candidates)
         ticket, created = self.handoff.open(
             HandoffRequest(
                 conversation_id=ctx.conversation_id,

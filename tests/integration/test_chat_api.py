@@ -67,6 +67,27 @@ def test_handoff_carries_the_whole_transcript_and_silences_the_bot(client):
     assert transcript["messages"][-1]["text"] == "hello? are you there?"
 
 
+@pytest.mark.parametrize(
+    "question, request_for_a_person, expected",
+    [
+        ("how long does delivery take to Belgium?", "I need to speak to customer service", "delivery-times-costs-en"),
+        ("combien de temps pour livrer en Belgique ?", "je veux joindre le service client", "delivery-times-costs-fr"),
+        (None, "I want to talk to a human about my return", "return-item-en"),
+    ],
+)
+def test_the_ticket_shows_the_customers_problem_not_how_to_contact_us(client, question, request_for_a_person,
+                                                                      expected):
+    # Asking for a person finds the contact-hours article (0.88-0.99 in the sample KB); the agent needs what the
+    # bot tried for the customer's question instead, and a subject named in the request itself.
+    cid, auth = start(client)
+    if question:
+        say(client, cid, auth, question)
+    ticket = say(client, cid, auth, request_for_a_person)["ticket"]
+    assert ticket["reason"] == "customer_request"
+    assert ticket["candidates"][0]["article_id"] == expected
+    assert ticket["category"] == client.get(f"/api/articles/{expected}").json()["category"]
+
+
 def test_refund_topic_goes_to_billing_without_an_answer(client):
     cid, auth = start(client)
     turn = say(client, cid, auth, "I was charged twice for my order, I want my money back")
