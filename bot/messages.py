@@ -23,6 +23,10 @@ CATALOG = {
         "fr": "Je ne suis pas sûr d'avoir compris. Pouvez-vous reformuler votre question avec un peu plus de "
         "détails ? Vous pouvez aussi demander à parler à un conseiller.",
     },
+    "clarify_rephrase_option": {
+        "en": "I'm not sure I understood. Is your question about this? Otherwise, please rephrase.",
+        "fr": "Je ne suis pas sûr d'avoir compris. Votre question porte-t-elle sur ce sujet ? Sinon, reformulez-la.",
+    },
     "clarify_rephrase_options": {
         "en": "I'm not sure I understood. Is your question about one of these? Otherwise, please rephrase.",
         "fr": "Je ne suis pas sûr d'avoir compris. Votre question porte-t-elle sur l'un de ces sujets ? "

@@ -137,8 +137,12 @@ class TurnService:
             )
         if d.kind == "clarify":
             buttons = [{"title": c.title, "payload": c.title} for c in d.options]
-            if d.options:
-                key = "clarify_rephrase_options" if d.low_confidence else "clarify_choice"
+            if d.options:  # and a way out: "none of these" is a "no" to the clarification (a hand-off)
+                buttons.append({"title": say("none_of_these", lang), "payload": say("none_of_these", lang)})
+                if not d.low_confidence:
+                    key = "clarify_choice"
+                else:
+                    key = "clarify_rephrase_option" if len(d.options) == 1 else "clarify_rephrase_options"
             else:
                 key = "clarify_rephrase"
             return BotReply(

@@ -28,3 +28,16 @@ def test_bad_input_is_not_sent(server, page):
     page.click("#send")  # empty: the form refuses it (required field), nothing is sent
     page.wait_for_timeout(300)
     assert page.locator("li.msg").count() == 0
+
+
+def test_quick_replies_are_buttons_that_send_their_payload(server, page):
+    page.goto(server + "/")
+    page.fill("#text", "delivery")  # one word: the bot offers its guess and a way out
+    page.click("#send")
+    buttons = page.locator("li.msg.bot button")
+    expect(buttons.last).to_have_text("None of these", timeout=20000)
+    expect(buttons.first).to_have_text("Delivery times and costs by country")
+    buttons.last.click()
+    expect(page.locator("li.msg.customer").last).to_have_text("None of these")
+    expect(page.locator("li.msg.bot").last).to_contain_text(re.compile(r"T-\d+"), timeout=20000)
+    expect(page.locator("body")).to_have_attribute("data-ticket", re.compile(r"T-\d+"))

@@ -88,6 +88,22 @@ def test_the_ticket_shows_the_customers_problem_not_how_to_contact_us(client, qu
     assert ticket["category"] == client.get(f"/api/articles/{expected}").json()["category"]
 
 
+@pytest.mark.parametrize("word, none_of_these", [("delivery", "None of these"), ("commande", "Aucune de ces questions")])
+def test_an_unsure_clarification_offers_its_guess_and_a_way_out(client, word, none_of_these):
+    cid, auth = start(client)
+    turn = say(client, cid, auth, word)  # one word: a guess, not an answer
+    assert turn["outcome"]["type"] == "clarify" and len(turn["outcome"]["options"]) == 1
+    message = turn["messages"][0]
+    assert "?" in message["text"] and "one of these" not in message["text"] and "l'un de" not in message["text"]
+    titles = [b["title"] for b in message["buttons"]]
+    assert titles[-1] == none_of_these and len(titles) == 2
+    assert message["buttons"][0]["payload"] == client.get(f"/api/articles/{turn['outcome']['options'][0]}").json()["title"]
+
+    out = say(client, cid, auth, message["buttons"][-1]["payload"])  # what the widget sends on a click
+    assert out["outcome"]["type"] == "handoff" and out["ticket"]["reason"] == "low_confidence"
+    assert out["ticket"]["candidates"][0]["article_id"] == turn["outcome"]["options"][0]
+
+
 def test_refund_topic_goes_to_billing_without_an_answer(client):
     cid, auth = start(client)
     turn = say(client, cid, auth, "I was charged twice for my order, I want my money back")
