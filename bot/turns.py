@@ -138,7 +138,8 @@ class TurnService:
         if d.kind == "clarify":
             buttons = [{"title": c.title, "payload": c.title} for c in d.options]
             if d.options:  # and a way out: "none of these" is a "no" to the clarification (a hand-off)
-                buttons.append({"title": say("none_of_these", lang), "payload": say("none_of_these", lang)})
+                none = say("none_of_these", lang)
+                buttons.append({"title": none, "payload": none})
                 if not d.low_confidence:
                     key = "clarify_choice"
                 else:

@@ -88,7 +88,9 @@ def test_the_ticket_shows_the_customers_problem_not_how_to_contact_us(client, qu
     assert ticket["category"] == client.get(f"/api/articles/{expected}").json()["category"]
 
 
-@pytest.mark.parametrize("word, none_of_these", [("delivery", "None of these"), ("commande", "Aucune de ces questions")])
+@pytest.mark.parametrize(
+    "word, none_of_these", [("delivery", "None of these"), ("commande", "Aucune de ces questions")]
+)
 def test_an_unsure_clarification_offers_its_guess_and_a_way_out(client, word, none_of_these):
     cid, auth = start(client)
     turn = say(client, cid, auth, word)  # one word: a guess, not an answer
@@ -97,7 +99,8 @@ def test_an_unsure_clarification_offers_its_guess_and_a_way_out(client, word, no
     assert "?" in message["text"] and "one of these" not in message["text"] and "l'un de" not in message["text"]
     titles = [b["title"] for b in message["buttons"]]
     assert titles[-1] == none_of_these and len(titles) == 2
-    assert message["buttons"][0]["payload"] == client.get(f"/api/articles/{turn['outcome']['options'][0]}").json()["title"]
+    guess = client.get(f"/api/articles/{turn['outcome']['options'][0]}").json()
+    assert message["buttons"][0]["payload"] == guess["title"]
 
     out = say(client, cid, auth, message["buttons"][-1]["payload"])  # what the widget sends on a click
     assert out["outcome"]["type"] == "handoff" and out["ticket"]["reason"] == "low_confidence"
