@@ -148,6 +148,11 @@
     const escalateKind = el("select", { id: "esc-kind", "aria-label": "Escalation kind" },
       el("option", { value: "functional" }, "functional (specialists)"), el("option", { value: "hierarchical" }, "hierarchical (authority)"));
     const reply = el("textarea", { id: "reply-text", placeholder: "Reply to the customer (they see it at once) or write an internal note", maxlength: 4000 });
+    // A live refresh of the ticket being read keeps what the agent is typing (read now, not before the fetch).
+    const old = $("#reply-text");
+    const draft = old && $("#detail").dataset.ref === ref
+      ? { value: old.value, focused: document.activeElement === old, start: old.selectionStart, end: old.selectionEnd } : null;
+    $("#detail").dataset.ref = ref;
     $("#detail").replaceChildren(
       el("h2", {}, t.id + " · " + t.status + (t.assignee ? " · @" + t.assignee : "")),
       el("div", { class: "facts" },
@@ -177,6 +182,10 @@
       el("div", { class: "box" }, el("h3", {}, "History"), el("ol", { class: "events" },
         t.events.map(e => el("li", {}, new Date(e.at).toLocaleString() + " · " + e.kind + " · " + e.actor + (e.note ? " — " + e.note : ""))))),
     );
+    if (draft) {
+      reply.value = draft.value;
+      if (draft.focused) { reply.focus(); reply.setSelectionRange(draft.start, draft.end); }
+    }
     const tr = $("#transcript"); if (tr && tr.lastElementChild) tr.lastElementChild.scrollIntoView({ block: "nearest" });
   }
 

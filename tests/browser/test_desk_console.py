@@ -44,6 +44,11 @@ def test_agent_reply_appears_in_the_customers_chat(server, browser, engine, tmp_
     agent.click("#claim-btn")
     expect(agent.locator("#detail h2")).to_contain_text("@bob")
     agent.fill("#reply-text", "Hi, this is Bob from customer service. How can I help?")
+    # a live update of the ticket while the agent types (the customer writes again) keeps the draft
+    customer.fill("#text", "hello? is anyone there?")
+    customer.press("#text", "Enter")
+    expect(agent.locator("#transcript li.customer").last).to_contain_text("anyone there", timeout=3000)
+    expect(agent.locator("#reply-text")).to_have_value("Hi, this is Bob from customer service. How can I help?")
     with agent.expect_response(lambda r: r.url.endswith(f"/api/desk/tickets/{ref}/reply")) as sent:
         agent.click("#reply-btn")
     assert sent.value.status == 200
