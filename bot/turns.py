@@ -16,6 +16,7 @@ from knowledge_base.service import KnowledgeBase
 from retrieval.decision import HANDOFF_INTENTS, Decision, DecisionPolicy, Signals, decide
 from retrieval.search import Candidate, SearchIndex
 from tier0.conversations import ConversationStore
+from tier0.text import tokens
 
 log = logging.getLogger("tier0.bot")
 
@@ -97,7 +98,8 @@ class TurnService:
     def answer_question(self, ctx: TurnContext) -> BotReply:
         conv = self.conversations.get(ctx.conversation_id)
         candidates = self.index.search(ctx.text, lang=ctx.language, k=5)
-        signals = Signals(ctx.intent, ctx.intent_confidence, conv.low_confidence_streak, ctx.language)
+        signals = Signals(ctx.intent, ctx.intent_confidence, conv.low_confidence_streak, ctx.language,
+                          words=len(tokens(ctx.text)))
         decision = decide(candidates, signals, self.policy_for(ctx.language))
         streak = conv.low_confidence_streak + 1 if decision.low_confidence else 0
         if streak != conv.low_confidence_streak:
@@ -194,6 +196,10 @@ class TurnService:
         category: Optional[str],
     ) -> BotReply:
         tried = self._tried(ctx, reason, candidates)
+        if tried and (confidence is None or reason in HANDOFF_INTENTS.values()):
+            # this turn ("a person please", "no") is not about the problem: the ticket shows how sure the bot was
+            # of the articles it tried for it
+            confidence = max(c["score"] for c in tried)
         ticket, created = self.handoff.open(
             HandoffRequest(
                 conversation_id=ctx.conversation_id,

@@ -10,7 +10,9 @@ Order of the rules (first match wins):
   3. the customer is angry / threatening            -> hand off (frustration)
   4. the best article is a ``handoff:`` topic       -> hand off to its queue (needs_authority)
   5. confident, and clearly ahead of the runner-up  -> answer with the top article
-  6. confident, but two articles are close          -> clarify, offering them as quick replies
+  6. confident, but two articles are close          -> clarify, offering them as quick replies; likewise when the
+                                                       message is a single word that other articles contain too
+                                                       ("colis", "password": a subject, not yet a question)
   7. not confident, but the best guess is a         -> hand off to its queue (needs_authority): when unsure,
      ``handoff:`` topic, or one is among the           a sensitive topic goes to the people who own it
      plausible candidates
@@ -51,6 +53,7 @@ class Signals:
     intent_confidence: float = 0.0
     low_confidence_streak: int = 0  # unsure turns just before this one
     language: Optional[str] = None
+    words: int = 0  # words in the customer's message (0: not known)
 
 
 @dataclass
@@ -70,6 +73,12 @@ class Decision:
 
 def confidence_of(candidates: Sequence[Candidate]) -> float:
     return float(candidates[0].score) if candidates else 0.0
+
+
+def _shares_the_word(c: Candidate, top: Candidate) -> bool:
+    """Another article, in the top's language and not a hand-off topic, that contains the one-word query."""
+    return (c.article_id != top.article_id and not c.handoff and c.lang == top.lang
+            and c.features.get("lex_cov", 0.0) >= 0.99)
 
 
 def decide(candidates: Sequence[Candidate], signals: Signals, policy: DecisionPolicy = DecisionPolicy()) -> Decision:
@@ -93,6 +102,8 @@ def decide(candidates: Sequence[Candidate], signals: Signals, policy: DecisionPo
             for c in candidates[1 : policy.max_options]
             if conf - c.score < policy.clarify_margin and c.article_id != top.article_id
         ]
+        if not close and signals.words == 1:
+            close = [c for c in candidates[1:] if _shares_the_word(c, top)][: policy.max_options - 1]
         if not close:
             return Decision("answer", conf, article=top)
         return Decision("clarify", conf, article=top, options=[top, *close])

@@ -1,10 +1,16 @@
 """The chat API end to end: trained Rasa model, real embeddings, real SQLite, in-process actions."""
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
+from knowledge_base.markdown import parse_article
 from tests.integration.chat import say, start
+from tier0.text import normalize
+
+SAMPLE_KB = Path(__file__).resolve().parents[2] / "data" / "sample_kb"
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +92,23 @@ def test_the_ticket_shows_the_customers_problem_not_how_to_contact_us(client, qu
     assert ticket["reason"] == "customer_request"
     assert ticket["candidates"][0]["article_id"] == expected
     assert ticket["category"] == client.get(f"/api/articles/{expected}").json()["category"]
+    # how sure the bot was of what it tried for the problem, not of its reading of "a person please"
+    assert ticket["confidence"] == max(c["score"] for c in ticket["candidates"])
+
+
+@pytest.mark.parametrize("word", ["colis", "password"])
+def test_a_single_word_several_articles_contain_asks_which_one(client, word):
+    cid, auth = start(client)
+    turn = say(client, cid, auth, word)  # a subject, not yet a question: no article is picked for the customer
+    assert turn["outcome"]["type"] == "clarify" and len(turn["outcome"]["options"]) >= 2
+    message = turn["messages"][0]
+    assert "?" in message["text"] and "rephrase" not in message["text"] and "reformulez" not in message["text"]
+    kb = {a.id: a for a in (parse_article(f.read_text(encoding="utf-8"), str(f)) for f in SAMPLE_KB.glob("*.md"))}
+    for aid in turn["outcome"]["options"]:  # every option is about that word, in the customer's language
+        art = kb[aid]
+        assert art.lang == turn["language"] and not art.handoff
+        assert word in normalize(" ".join([art.title, *art.questions, art.body]))
+    assert [b["payload"] for b in message["buttons"][:-1]] == [kb[a].title for a in turn["outcome"]["options"]]
 
 
 @pytest.mark.parametrize(

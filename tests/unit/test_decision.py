@@ -98,3 +98,20 @@ def test_unsure_turn_whose_best_guess_is_a_handoff_topic_goes_to_its_team():
     assert (d.kind, d.reason, d.queue, d.low_confidence) == ("handoff", "needs_authority", "billing", True)
     other = decide([cand("return", 0.05), cand("refund-request", 0.04, handoff="billing")], Signals(), POLICY)
     assert other.kind == "clarify"  # a faint topic behind a normal best guess is not enough
+
+
+def test_a_single_word_that_other_articles_contain_too_asks_which_one():
+    def worded(aid, score, cov, lang="fr", handoff=None):
+        c = Candidate(aid, aid.title(), lang, score, score, "question", aid, None, handoff, {"lex_cov": cov})
+        return c
+
+    cands = [worded("retard-colis", 0.94, 1.0), worded("suivi-colis", 0.03, 1.0), worded("facture", 0.02, 0.0),
+             worded("remboursement", 0.01, 1.0, handoff="billing"), worded("parcel-en", 0.01, 1.0, lang="en"),
+             worded("colis-abime", 0.01, 1.0)]
+    d = decide(cands, Signals("ask_question", 0.9, words=1), POLICY)
+    assert d.kind == "clarify" and not d.low_confidence  # "which of these?", not "please rephrase"
+    # the word's other articles in the same language, never a hand-off topic, at most max_options in all
+    assert [c.article_id for c in d.options] == ["retard-colis", "suivi-colis", "colis-abime"]
+    assert decide(cands, Signals("ask_question", 0.9, words=3), POLICY).kind == "answer"  # a real question
+    alone = [worded("retard-colis", 0.94, 1.0), worded("facture", 0.02, 0.4)]
+    assert decide(alone, Signals("ask_question", 0.9, words=1), POLICY).kind == "answer"  # only one has the word
