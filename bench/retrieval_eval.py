@@ -1,10 +1,13 @@
 """Retrieval-only evaluation, for tuning: search + calibrated answer decision on every single-turn case of the
 public suites, without Rasa (so it runs in a fraction of `tier0 eval`'s time). `tier0 eval` stays the reference.
 
-    .venv/bin/python bench/retrieval_eval.py [--target 0.03] [--models all-minilm-l6-v2,...] [SUITE ...]
+    .venv/bin/python bench/retrieval_eval.py [--target 0.03] [--models all-minilm-l6-v2,...] [--extra MODELS]
+                                             [--index-cache DIR] [SUITE ...]
 
 Prints, per suite: R@1, the calibrated decision's correct- and wrong-answer rates at the target, and the
 best correct rate any single threshold on the calibrated probability would give at <= 5 % wrong (hindsight).
+``--extra``: the article classifier's optional models (``TIER0_CLASSIFIER_EXTRA_MODELS``; "" for none).
+``--index-cache DIR`` keeps each suite's embedded index in DIR/SUITE between runs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from knowledge_base.markdown import parse_article  # noqa: E402
 from retrieval import calibration  # noqa: E402
 from retrieval.embedder import load_embedder  # noqa: E402
 from retrieval.search import SearchIndex  # noqa: E402
-from tier0.config import DEFAULT_EMBEDDING_MODELS  # noqa: E402
+from tier0.config import DEFAULT_CLASSIFIER_EXTRA_MODELS, DEFAULT_EMBEDDING_MODELS  # noqa: E402
 from tier0.text import detect_language  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "eval" / "public"
@@ -62,18 +65,21 @@ def main() -> int:
     ap.add_argument("suites", nargs="*")
     ap.add_argument("--target", type=float, default=0.03)
     ap.add_argument("--models", default=DEFAULT_EMBEDDING_MODELS)
+    ap.add_argument("--extra", default=DEFAULT_CLASSIFIER_EXTRA_MODELS)
+    ap.add_argument("--index-cache", type=Path, default=None)
     args = ap.parse_args()
     suites = args.suites or ["sample"] + sorted(p.name for p in SHARED.iterdir() if p.name != "human-requests-en")
     embedders = [load_embedder(m) for m in args.models.split(",")]
-    print(f"models={args.models} target={args.target}")
+    extra = [load_embedder(m) for m in args.extra.split(",") if m.strip()]
+    print(f"models={args.models} classifier extra={args.extra or '-'} target={args.target}")
     print(f"{'suite':14} {'R@1':>6} {'correct':>8} {'wrong':>7} {'best@5%':>8} {'thr':>6} {'fit s':>6} {'q ms':>6}")
     for name in suites:
         arts, rows = load_suite(name)
         with tempfile.TemporaryDirectory() as tmp:
-            index = SearchIndex(embedders, Path(tmp))
+            index = SearchIndex(embedders, args.index_cache / name if args.index_cache else Path(tmp))
             index.sync(arts, {a.id: a.content_hash() for a in arts})
             t0 = time.perf_counter()
-            cal = calibration.fit(index, target=args.target)
+            cal = calibration.fit(index, target=args.target, extra_models=extra)
             index.calibrator = cal
             fit_s = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -98,7 +104,9 @@ def main() -> int:
         print(
             f"{name:14} {r1:6.3f} {correct:8.3f} {wrong:7.3f} {best:8.3f} {thr:6.3f} {fit_s:6.1f} {q_ms:6.1f}"
             f"   thresholds={ {k: round(v, 3) for k, v in cal.thresholds.items()} if cal else None}"
-            f" loo_r1={cal.stats.get('loo_r_at_1') if cal else None}",
+            f" loo_r1={cal.stats.get('loo_r_at_1') if cal else None}"
+            f" classifier extra={cal.classifier.extra if cal and cal.classifier else None}"
+            f" oof={ {k[15:]: v for k, v in cal.stats.items() if k.startswith('classifier_oof_')} if cal else None}",
             flush=True,
         )
     return 0

@@ -74,6 +74,9 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
         for e in embedder:
             e.query_cache = settings.query_cache  # shared with the intent featurizer (same instances)
     index = SearchIndex(embedder, settings.index_dir)
+    extra_models = load_embedders(settings.classifier_extra_models) if settings.classifier_extra_models.strip() else []
+    for e in extra_models:
+        e.query_cache = settings.query_cache
 
     calibration_path = settings.calibration_file
 
@@ -90,7 +93,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
             load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=feedback,
                         out_of_kb_share=settings.out_of_kb_share,
                         traffic=traffic if settings.learn_out_of_kb_share else (),
-                        learn_share=settings.learn_out_of_kb_share)
+                        learn_share=settings.learn_out_of_kb_share, extra_models=extra_models)
 
     with every_core(settings.torch_threads):  # the first start embeds the whole KB; nothing is served yet
         sync_index()

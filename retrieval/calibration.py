@@ -15,7 +15,10 @@ for a new KB with no chat history, because its training data comes from the KB i
   :data:`REFIT_EVERY` more of them exist (at start-up, on a KB change, or by ``tier0 calibrate``).
 
 Where articles have several phrasings, an article classifier (``retrieval.classifier``) adds its probability, out of
-fold for the examples above. The fit keeps every coefficient to its expected sign (:func:`sign_constrained_fit`).
+fold for the examples above. It reads the search models' vectors and, where that helps it on the KB's own phrasings
+(out-of-fold accuracy up by :data:`EXTRA_GAIN`), those of extra models that the search does not use
+(:func:`classifier_inputs`; ``TIER0_CLASSIFIER_EXTRA_MODELS``). The fit keeps every coefficient to its expected sign
+(:func:`sign_constrained_fit`).
 
 **Traffic** — the customers' questions themselves, unlabelled — teach one more thing: how many of them the KB does
 not cover. The threshold has to assume a share (:data:`OUT_OF_KB_SHARE`, cautious); once :data:`MIN_TRAFFIC` real
@@ -43,6 +46,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from retrieval import classifier as clf
+from retrieval.embedder import Embedder
 from retrieval.search import Candidate, Query, SearchIndex, Unit
 from tier0.text import normalize
 
@@ -89,8 +93,13 @@ MAX_TRAFFIC = 1000
 TRAFFIC_REFIT_EVERY = 200
 SHARE_FLOOR = 0.25
 SHARE_CEILING = 0.9
+# An extra model joins the article classifier's inputs only if the out-of-fold accuracy on the KB's phrasings rises
+# by at least this much (one fold split each way). Measured with use-multilingual-v3 beside the default pair
+# (bench/RESULTS.md): sample KB 0.882 -> 0.914 (French 0.816 -> 0.880), kept; banking77 0.803 -> 0.780 and clinc150
+# 0.933 -> 0.932, left out (both lose correct answers with it).
+EXTRA_GAIN = 0.01
 # Bumped whenever the way a calibration is fitted changes, so a saved one from an older tier0 is refitted on upgrade.
-VERSION = 3
+VERSION = 4
 
 
 @dataclass
@@ -175,12 +184,55 @@ def uses_classifier(index: SearchIndex) -> bool:
     return clf.usable(len(phrasings(index)), len(index))
 
 
-def fit_classifier(index: SearchIndex) -> Optional[clf.ArticleClassifier]:
+@dataclass
+class ClassifierInputs:
+    """What the article classifier reads for each phrasing (rows in :func:`phrasings` order)."""
+
+    x: np.ndarray
+    extra: List[str]  # extra models whose vectors follow the search models' ones
+    accuracy: Dict[str, float]  # out-of-fold accuracy: "search" models alone, "with_extra" (when offered)
+
+
+def classifier_inputs(index: SearchIndex, extra_models: Sequence[Embedder] = (), seed: int = 7) -> ClassifierInputs:
+    """The phrasings' vectors from the search models, plus those of ``extra_models`` when they help.
+
+    A model that ranks badly on its own can still tell neighbouring articles apart (use-multilingual-v3 on the sample
+    KB's French phrasings), but it can also blur them (on banking77): the choice is the KB's, by out-of-fold accuracy
+    on its own phrasings — with the extras only if that is :data:`EXTRA_GAIN` higher.
+    """
+    units = phrasings(index)
+    labels = [u.article_id for _, u in units]
+    x = np.hstack(index.unit_vectors([uid for uid, _ in units]))
+    rows = list(range(len(units)))
+    if not extra_models:
+        return ClassifierInputs(x, [], {})
+    texts = [u.text for _, u in units]
+    wider = np.hstack([x] + [e.encode_documents(texts) for e in extra_models])
+    acc = {"search": clf.accuracy(clf.out_of_fold(x, labels, rows, seed=seed, repeats=1), labels),
+           "with_extra": clf.accuracy(clf.out_of_fold(wider, labels, rows, seed=seed, repeats=1), labels)}
+    if acc["with_extra"] >= acc["search"] + EXTRA_GAIN:
+        return ClassifierInputs(wider, [e.name for e in extra_models], acc)
+    return ClassifierInputs(x, [], acc)
+
+
+def fit_classifier(index: SearchIndex, inputs: Optional[ClassifierInputs] = None) -> Optional[clf.ArticleClassifier]:
     units = phrasings(index)
     if not clf.usable(len(units), len(index)):
         return None
-    x = np.hstack(index.unit_vectors([uid for uid, _ in units]))
-    return clf.ArticleClassifier.fit(x, [u.article_id for _, u in units])
+    inputs = inputs or classifier_inputs(index)
+    model = clf.ArticleClassifier.fit(inputs.x, [u.article_id for _, u in units])
+    if model is not None:
+        model.extra = list(inputs.extra)
+    return model
+
+
+def classifier_vector(classifier: clf.ArticleClassifier, q: Query) -> np.ndarray:
+    """The classifier's input for a query: the search models' vectors, then its extra models' (embedded here; each
+    model remembers its last queries, so a turn is embedded once)."""
+    from retrieval.embedder import load_embedder
+
+    extra = [load_embedder(name).encode_queries([q.text])[0] for name in classifier.extra]
+    return clf.query_vector(list(q.vectors) + extra)
 
 
 def kb_fingerprint(index: SearchIndex) -> str:
@@ -190,8 +242,10 @@ def kb_fingerprint(index: SearchIndex) -> str:
     return h.hexdigest()[:16]
 
 
-def training_examples(index: SearchIndex, seed: int = 7) -> List[CalibrationExample]:
-    """Leave-one-out queries from the KB's own titles and questions (see the module docstring)."""
+def training_examples(index: SearchIndex, seed: int = 7,
+                      inputs: Optional[ClassifierInputs] = None) -> List[CalibrationExample]:
+    """Leave-one-out queries from the KB's own titles and questions (see the module docstring); ``inputs``: what
+    the article classifier reads (:func:`classifier_inputs`, computed here when not given)."""
     units = index.units()
     every = phrasings(index)
     queries = every
@@ -202,7 +256,7 @@ def training_examples(index: SearchIndex, seed: int = 7) -> List[CalibrationExam
     oof: Optional[List[Dict[str, float]]] = None
     if uses_classifier(index):
         row_of = {uid: i for i, (uid, _) in enumerate(every)}
-        x = np.hstack(index.unit_vectors([uid for uid, _ in every]))
+        x = (inputs or classifier_inputs(index, seed=seed)).x
         oof = clf.out_of_fold(x, [u.article_id for _, u in every], [row_of[uid] for uid, _ in queries], seed=seed)
     by_text: Dict[Tuple[str, str], List[int]] = {}
     for uid, u in units.items():
@@ -250,7 +304,7 @@ def feedback_examples(index: SearchIndex, feedback: Iterable[Feedback],
         q = Query(fb.query, fb.lang, [v[i] for v in vectors])
         cands = index.search_query(q)
         if classifier is not None:
-            clf.set_features(cands, classifier.proba(clf.query_vector(q.vectors)))
+            clf.set_features(cands, classifier.proba(classifier_vector(classifier, q)))
         out.append(FeedbackExample(fb.lang or "*", fb.article_id, fb.helpful, q, cands))
     return out
 
@@ -282,6 +336,7 @@ class Calibrator:
     out_of_kb_share: float = OUT_OF_KB_SHARE  # the operator's assumption (the prior)
     learn_share: bool = True  # whether real questions may replace it (stats: traffic, traffic_share)
     share_used: float = OUT_OF_KB_SHARE  # the share the thresholds were read with: the prior, or the learnt one
+    extra_offered: List[str] = field(default_factory=list)  # extra models the classifier could read (the setting)
 
     # -- scoring -----------------------------------------------------------------------------------
     def probabilities(self, cands: Sequence[Candidate]) -> np.ndarray:
@@ -298,7 +353,7 @@ class Calibrator:
         they must already carry them (calibration examples).
         """
         if self.classifier is not None and query is not None:
-            clf.set_features(cands, self.classifier.proba(clf.query_vector(query.vectors)))
+            clf.set_features(cands, self.classifier.proba(classifier_vector(self.classifier, query)))
         for c, p in zip(cands, self.probabilities(cands)):
             c.probability = float(p)
             c.score = float(p)
@@ -329,6 +384,7 @@ class Calibrator:
                 "out_of_kb_share": self.out_of_kb_share,
                 "learn_share": self.learn_share,
                 "share_used": self.share_used,
+                "extra_offered": self.extra_offered,
             },
             indent=1,
         )
@@ -353,6 +409,7 @@ class Calibrator:
             out_of_kb_share=float(d.get("out_of_kb_share", OUT_OF_KB_SHARE)),
             learn_share=bool(d.get("learn_share", True)),
             share_used=float(d.get("share_used", d.get("out_of_kb_share", OUT_OF_KB_SHARE))),
+            extra_offered=list(d.get("extra_offered", [])),
         )
 
 
@@ -418,18 +475,21 @@ def fit(
     out_of_kb_share: float = OUT_OF_KB_SHARE,
     traffic: Iterable[Question] = (),
     learn_share: bool = True,
+    extra_models: Sequence[Embedder] = (),
 ) -> Optional[Calibrator]:
     """Fit the calibrator on the KB (and feedback); None when the KB is too small to learn from.
 
     ``out_of_kb_share``: the share of questions assumed to be outside the KB (:data:`OUT_OF_KB_SHARE`). With
     ``learn_share`` and at least :data:`MIN_TRAFFIC` real questions in ``traffic``, the share learnt from them
     (:func:`estimate_share`, bounded by :data:`SHARE_FLOOR` and :data:`SHARE_CEILING`) is used instead.
+    ``extra_models``: models the article classifier may read besides the search's (:func:`classifier_inputs`).
     """
     if not 0.0 < out_of_kb_share < 1.0:
         raise ValueError(f"out_of_kb_share must be between 0 and 1 (exclusive), got {out_of_kb_share}")
 
-    examples = training_examples(index, seed=seed)
-    classifier = fit_classifier(index)
+    inputs = classifier_inputs(index, extra_models, seed=seed) if uses_classifier(index) else None
+    examples = training_examples(index, seed=seed, inputs=inputs)
+    classifier = fit_classifier(index, inputs) if inputs is not None else None
     names = feature_names(len(index.embedders), classifier is not None)
     rows: List[Tuple[Candidate, int]] = []
     for ex in examples:
@@ -447,7 +507,8 @@ def fit(
     scale[scale < 1e-9] = 1.0
     coef, intercept = sign_constrained_fit((x - mean) / scale, labels, [expected_sign(n) for n in names])
     cal = Calibrator(names, mean, scale, coef, intercept, {"*": 1.0}, target, classifier=classifier,
-                     reorder=classifier is not None, out_of_kb_share=out_of_kb_share, learn_share=learn_share)
+                     reorder=classifier is not None, out_of_kb_share=out_of_kb_share, learn_share=learn_share,
+                     extra_offered=[e.name for e in extra_models])
 
     # thresholds from the calibration queries' top candidates, and from real answers whose article is still the top
     ranked_top = [(ex, cal.rank(list(ex.candidates))[0]) for ex in examples if ex.candidates]  # ranked once
@@ -490,6 +551,8 @@ def fit(
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
     cal.confusions = confusions(pos)
+    for k, v in (inputs.accuracy if inputs is not None else {}).items():
+        cal.stats[f"classifier_oof_{k}"] = round(v, 4)  # why the extra models were read or not
     stamped = [fb.at for fb in feedback if fb.at]
     if stamped:
         cal.stats["feedback_until"] = max(stamped)
@@ -551,7 +614,7 @@ def new_feedback(saved: Calibrator, feedback: Sequence[Feedback]) -> int:
 
 def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = (),
                 out_of_kb_share: float = OUT_OF_KB_SHARE, traffic: Sequence[Question] = (),
-                learn_share: bool = True):
+                learn_share: bool = True, extra_models: Sequence[Embedder] = ()):
     """The saved calibrator if it matches the index, target and out-of-KB share, else a new fit (saved). Sets
     ``index.calibrator``.
 
@@ -568,6 +631,7 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
             saved = Calibrator.from_json(path.read_text())
             if (saved.version == VERSION and saved.fingerprint == fp and abs(saved.target - target) < 1e-9
                     and abs(saved.out_of_kb_share - out_of_kb_share) < 1e-9 and saved.learn_share == learn_share
+                    and saved.extra_offered == [e.name for e in extra_models]
                     and saved.names == feature_names(len(index.embedders), uses_classifier(index))):
                 cal = saved
                 fresh = new_feedback(saved, feedback)
@@ -583,7 +647,7 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
             log.warning("retrieval.calibration_unreadable %s; refitting", e)
     if cal is None:
         cal = fit(index, target=target, feedback=feedback, out_of_kb_share=out_of_kb_share, traffic=traffic,
-                  learn_share=learn_share)
+                  learn_share=learn_share, extra_models=extra_models)
         if cal is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

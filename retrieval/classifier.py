@@ -20,7 +20,7 @@ Saved as plain JSON inside the calibration file (classes, coefficients, intercep
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -50,6 +50,9 @@ class ArticleClassifier:
     classes: List[str]
     coef: np.ndarray  # (n_classes, dim)
     intercept: np.ndarray  # (n_classes,)
+    # Models read besides the search's (their query vectors are appended to the search models' ones, in this order):
+    # ``retrieval.calibration.classifier_inputs`` adds one only where it helps the classifier on the KB's phrasings.
+    extra: List[str] = field(default_factory=list)
 
     @classmethod
     def fit(cls, x: np.ndarray, labels: Sequence[str], c: float = C) -> Optional["ArticleClassifier"]:
@@ -75,12 +78,12 @@ class ArticleClassifier:
 
     def to_dict(self) -> dict:
         return {"classes": self.classes, "coef": self.coef.round(6).tolist(),
-                "intercept": self.intercept.round(6).tolist()}
+                "intercept": self.intercept.round(6).tolist(), "extra": self.extra}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ArticleClassifier":
         return cls(list(d["classes"]), np.asarray(d["coef"], dtype="float64"),
-                   np.asarray(d["intercept"], dtype="float64"))
+                   np.asarray(d["intercept"], dtype="float64"), list(d.get("extra", [])))
 
 
 def usable(n_phrasings: int, n_articles: int) -> bool:
@@ -102,6 +105,12 @@ def without(probs: Dict[str, float], article_id: str) -> Dict[str, float]:
     rest = {a: p for a, p in probs.items() if a != article_id}
     total = sum(rest.values())
     return {a: p / total for a, p in rest.items()} if total > 0 else rest
+
+
+def accuracy(probs: Sequence[Dict[str, float]], labels: Sequence[str]) -> float:
+    """Share of rows whose most probable article is their own (rows with no probabilities count as misses)."""
+    hits = sum(1 for p, y in zip(probs, labels) if p and max(p, key=p.get) == y)
+    return hits / max(1, len(labels))
 
 
 def out_of_fold(x: np.ndarray, labels: Sequence[str], query_rows: Sequence[int], seed: int = 7,

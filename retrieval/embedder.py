@@ -263,7 +263,7 @@ class SentenceTransformerEmbedder(BaseEmbedder):
         return np.ascontiguousarray(vecs, dtype="float32")
 
 
-# Models sentence-transformers cannot load, behind the same protocol (optional extra: pip install tier0[multilingual]).
+# Models sentence-transformers cannot load, behind the same protocol (both packages are core dependencies).
 NUMPY_MODELS = {
     "use-multilingual-v3": "UniversalSentenceEncoderEmbedder",
     "multilingual-e5-small": "E5SmallEmbedder",

@@ -14,6 +14,9 @@ from pydantic import BaseSettings, validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDING_MODELS = "all-mpnet-base-v2,multilingual-e5-small"
+# Universal Sentence Encoder multilingual: ranks worse than the pair above, but helps the article classifier tell the
+# sample KB's French articles apart (bench/RESULTS.md).
+DEFAULT_CLASSIFIER_EXTRA_MODELS = "use-multilingual-v3"
 
 
 class Settings(BaseSettings):
@@ -26,6 +29,9 @@ class Settings(BaseSettings):
     # Embedding models, comma-separated: names from retrieval.embedder.model_names() or local folders. The search
     # uses every one (features per model); the default pairs English all-mpnet-base-v2 with multilingual E5 (bench/RESULTS.md).
     embedding_model: str = DEFAULT_EMBEDDING_MODELS
+    # Models the article classifier may read besides the search's, comma-separated; each KB's calibration keeps them
+    # only if they help on its own phrasings (retrieval.calibration.classifier_inputs). Empty: none.
+    classifier_extra_models: str = DEFAULT_CLASSIFIER_EXTRA_MODELS
     # The operator's target: at most this share of the bot's answers may be wrong. The answer threshold follows
     # from it through the calibration curve, per language (retrieval.calibration).
     target_wrong_rate: float = 0.03

@@ -126,6 +126,48 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     assert _json.loads(path.read_text())["version"] == VERSION
 
 
+def test_the_classifier_reads_an_extra_model_only_where_it_helps(tmp_path, embedder):
+    """TIER0_CLASSIFIER_EXTRA_MODELS: USE multilingual tells the bilingual sample KB's French articles apart better
+    (so the article classifier reads it), and blurs the English ones when they are on their own (so it does not)."""
+    import shutil
+
+    from retrieval.calibration import EXTRA_GAIN, Calibrator, load_or_fit
+    from retrieval.embedder import load_embedder
+
+    use = load_embedder("use-multilingual-v3")
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    path = tmp_path / "index" / "calibration.json"
+    cal = load_or_fit(index, path, target=0.03, extra_models=[use])
+    assert cal.stats["classifier_oof_with_extra"] >= cal.stats["classifier_oof_search"] + EXTRA_GAIN
+    assert cal.classifier.extra == ["use-multilingual-v3"]
+    assert cal.classifier.coef.shape[1] == sum(e.dim for e in embedder) + use.dim
+    saved = Calibrator.from_json(path.read_text())
+    assert saved.classifier.extra == ["use-multilingual-v3"] and saved.extra_offered == ["use-multilingual-v3"]
+    hits = index.search("j'ai oublié mon mot de passe", lang="fr")  # the query is embedded by USE as well
+    assert hits[0].article_id == "reset-password-fr" and hits[0].probability > cal.threshold("fr")
+    assert load_or_fit(index, path, target=0.03, extra_models=[use]).stats == cal.stats  # reused on restart
+
+    plain = load_or_fit(index, path, target=0.03)  # the setting changed (no extra model): refitted without it
+    assert plain.classifier.extra == [] and plain.extra_offered == [] and "classifier_oof_search" not in plain.stats
+    assert plain.classifier.coef.shape[1] == sum(e.dim for e in embedder)
+
+    english = tmp_path / "english"
+    english.mkdir()
+    for f in SAMPLE_KB.glob("*-en.md"):
+        shutil.copy(f, english / f.name)
+    db = Database(f"sqlite:///{tmp_path / 'en.db'}")
+    db.create_all()
+    en_kb = KnowledgeBase(db)
+    en_kb.import_folder(english)
+    en_index = SearchIndex(embedder, tmp_path / "en-index")
+    en_index.sync(en_kb.published(), en_kb.fingerprint())
+    en = load_or_fit(en_index, tmp_path / "en-index" / "calibration.json", target=0.03, extra_models=[use])
+    assert en.stats["classifier_oof_with_extra"] < en.stats["classifier_oof_search"] + EXTRA_GAIN
+    assert en.classifier.extra == [] and en.extra_offered == ["use-multilingual-v3"]
+
+
 def test_feedback_refits_the_calibration_and_moves_the_threshold(tmp_path, embedder):
     """Labelled real answers: a saved calibration is refitted once REFIT_EVERY more exist; answers that did not
     help, at confidences the KB alone thought safe, raise the threshold."""
