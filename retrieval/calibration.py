@@ -191,6 +191,7 @@ class ClassifierInputs:
     x: np.ndarray
     extra: List[str]  # extra models whose vectors follow the search models' ones
     accuracy: Dict[str, float]  # out-of-fold accuracy: "search" models alone, "with_extra" (when offered)
+    first_split: Optional[List[Dict[str, float]]] = None  # out-of-fold probabilities of ``x``, one split (every row)
 
 
 def classifier_inputs(index: SearchIndex, extra_models: Sequence[Embedder] = (), seed: int = 7) -> ClassifierInputs:
@@ -208,11 +209,12 @@ def classifier_inputs(index: SearchIndex, extra_models: Sequence[Embedder] = (),
         return ClassifierInputs(x, [], {})
     texts = [u.text for _, u in units]
     wider = np.hstack([x] + [e.encode_documents(texts) for e in extra_models])
-    acc = {"search": clf.accuracy(clf.out_of_fold(x, labels, rows, seed=seed, repeats=1), labels),
-           "with_extra": clf.accuracy(clf.out_of_fold(wider, labels, rows, seed=seed, repeats=1), labels)}
+    narrow_oof = clf.out_of_fold(x, labels, rows, seed=seed, repeats=1)
+    wide_oof = clf.out_of_fold(wider, labels, rows, seed=seed, repeats=1)
+    acc = {"search": clf.accuracy(narrow_oof, labels), "with_extra": clf.accuracy(wide_oof, labels)}
     if acc["with_extra"] >= acc["search"] + EXTRA_GAIN:
-        return ClassifierInputs(wider, [e.name for e in extra_models], acc)
-    return ClassifierInputs(x, [], acc)
+        return ClassifierInputs(wider, [e.name for e in extra_models], acc, wide_oof)
+    return ClassifierInputs(x, [], acc, narrow_oof)
 
 
 def fit_classifier(index: SearchIndex, inputs: Optional[ClassifierInputs] = None) -> Optional[clf.ArticleClassifier]:
@@ -256,8 +258,10 @@ def training_examples(index: SearchIndex, seed: int = 7,
     oof: Optional[List[Dict[str, float]]] = None
     if uses_classifier(index):
         row_of = {uid: i for i, (uid, _) in enumerate(every)}
-        x = (inputs or classifier_inputs(index, seed=seed)).x
-        oof = clf.out_of_fold(x, [u.article_id for _, u in every], [row_of[uid] for uid, _ in queries], seed=seed)
+        inputs = inputs or classifier_inputs(index, seed=seed)
+        first = inputs.first_split if len(queries) == len(every) else None  # the selection's split, same rows
+        oof = clf.out_of_fold(inputs.x, [u.article_id for _, u in every], [row_of[uid] for uid, _ in queries],
+                              seed=seed, first=first)
     by_text: Dict[Tuple[str, str], List[int]] = {}
     for uid, u in units.items():
         by_text.setdefault((u.article_id, normalize(u.text).strip(" ?!.")), []).append(uid)

@@ -114,11 +114,14 @@ def accuracy(probs: Sequence[Dict[str, float]], labels: Sequence[str]) -> float:
 
 
 def out_of_fold(x: np.ndarray, labels: Sequence[str], query_rows: Sequence[int], seed: int = 7,
-                folds: int = FOLDS, repeats: Optional[int] = None) -> List[Dict[str, float]]:
+                folds: int = FOLDS, repeats: Optional[int] = None,
+                first: Optional[List[Dict[str, float]]] = None) -> List[Dict[str, float]]:
     """For each row in ``query_rows``, the probabilities of classifiers fitted without it: the mean, over
-    ``repeats`` random splits into ``folds`` folds, of the probabilities from the model fitted on the other folds."""
+    ``repeats`` random splits into ``folds`` folds, of the probabilities from the model fitted on the other folds.
+    ``first``: the split of ``seed`` already computed (``repeats=1``, same rows), reused instead of refitted."""
     repeats = REPEATS if repeats is None else repeats
-    runs = [_out_of_fold_once(x, labels, query_rows, seed + r, folds) for r in range(max(1, repeats))]
+    runs = [first if (r == 0 and first is not None) else _out_of_fold_once(x, labels, query_rows, seed + r, folds)
+            for r in range(max(1, repeats))]
     out: List[Dict[str, float]] = []
     for per_run in zip(*runs):
         keys = set().union(*per_run)
