@@ -81,6 +81,11 @@ def cmd_calibrate(args) -> int:
     else:
         source = "set by TIER0_OUT_OF_KB_SHARE (learning is off)"
     print(f"out-of-KB share: {cal.share_used:.1%}, {source}")
+    if cal.classifier is not None and cal.extra_offered:
+        oof = f"out-of-fold accuracy {cal.stats.get('classifier_oof_search', 0):.3f} without, " \
+              f"{cal.stats.get('classifier_oof_with_extra', 0):.3f} with"
+        used = "reads" if cal.classifier.extra else "does not read"
+        print(f"article classifier: {used} {', '.join(cal.extra_offered)} ({oof}; TIER0_CLASSIFIER_EXTRA_MODELS)")
     print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
     if cal.confusions:
         print("KB phrasings that find another article first (reword them, or merge / split the articles, and the")

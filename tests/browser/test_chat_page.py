@@ -32,7 +32,7 @@ def test_bad_input_is_not_sent(server, page):
 
 def test_quick_replies_are_buttons_that_send_their_payload(server, page):
     page.goto(server + "/")
-    page.fill("#text", "delivery")  # one word: the bot offers its guess and a way out
+    page.fill("#text", "delivery")  # one word: the bot offers the articles about it, and a way out
     page.click("#send")
     buttons = page.locator("li.msg.bot button")
     expect(buttons.last).to_have_text("None of these", timeout=20000)

@@ -112,11 +112,11 @@ def test_a_single_word_several_articles_contain_asks_which_one(client, word):
 
 
 @pytest.mark.parametrize(
-    "word, none_of_these", [("delivery", "None of these"), ("commande", "Aucune de ces questions")]
+    "word, none_of_these", [("the delivery", "None of these"), ("commande", "Aucune de ces questions")]
 )
 def test_an_unsure_clarification_offers_its_guess_and_a_way_out(client, word, none_of_these):
     cid, auth = start(client)
-    turn = say(client, cid, auth, word)  # one word: a guess, not an answer
+    turn = say(client, cid, auth, word)  # too vague to answer: a guess (one article only), not an answer
     assert turn["outcome"]["type"] == "clarify" and len(turn["outcome"]["options"]) == 1
     message = turn["messages"][0]
     assert "?" in message["text"] and "one of these" not in message["text"] and "l'un de" not in message["text"]

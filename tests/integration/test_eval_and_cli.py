@@ -117,6 +117,11 @@ def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home
     assert "out-of-KB share: 50.0%, assumed (TIER0_OUT_OF_KB_SHARE); learnt once 200 customer questions exist, 0 so far" in out
     saved = json.loads((home / "index" / "calibration.json").read_text())
     assert saved["stats"]["feedback"] == 0 and "*" in saved["thresholds"]
+    # whether the article classifier reads the extra model, and the out-of-fold accuracies it was chosen by
+    used = "reads" if saved["classifier"]["extra"] == ["use-multilingual-v3"] else "does not read"
+    acc = (saved["stats"]["classifier_oof_search"], saved["stats"]["classifier_oof_with_extra"])
+    assert (f"article classifier: {used} use-multilingual-v3 (out-of-fold accuracy {acc[0]:.3f} without, "
+            f"{acc[1]:.3f} with; TIER0_CLASSIFIER_EXTRA_MODELS)") in out
 
 
 def test_help_is_fast_and_lists_the_commands():
