@@ -11,8 +11,8 @@ Order of the rules (first match wins):
   4. the best article is a ``handoff:`` topic       -> hand off to its queue (needs_authority)
   5. confident, and clearly ahead of the runner-up  -> answer with the top article
   6. confident, but two articles are close          -> clarify, offering them as quick replies; likewise when the
-                                                       message is a single word that other articles contain too
-                                                       ("colis", "password": a subject, not yet a question)
+                                                       message is a single word that other plausible articles
+                                                       contain too ("colis": a subject, not yet a question)
   7. not confident, but the best guess is a         -> hand off to its queue (needs_authority): when unsure,
      ``handoff:`` topic, or one is among the           a sensitive topic goes to the people who own it
      plausible candidates
@@ -45,6 +45,7 @@ class DecisionPolicy:
     max_low_confidence_turns: int = 2  # this many unsure turns in a row -> hand off
     max_options: int = 3
     intent_override: float = 0.8  # intent confidence needed to hand off over a confident answer (tuned: see RESULTS)
+    word_option_floor: float = 0.01  # a one-word message: other articles with the word are offered from this score
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def decide(candidates: Sequence[Candidate], signals: Signals, policy: DecisionPo
             if conf - c.score < policy.clarify_margin and c.article_id != top.article_id
         ]
         if not close and signals.words == 1:
-            close = [c for c in candidates[1:] if _shares_the_word(c, top)][: policy.max_options - 1]
+            close = [c for c in candidates[1:] if _shares_the_word(c, top) and c.score >= policy.word_option_floor]
+            close = close[: policy.max_options - 1]
         if not close:
             return Decision("answer", conf, article=top)
         return Decision("clarify", conf, article=top, options=[top, *close])

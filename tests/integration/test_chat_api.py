@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from knowledge_base.markdown import parse_article
+from retrieval.lexical import terms
 from tests.integration.chat import say, start
-from tier0.text import normalize
 
 SAMPLE_KB = Path(__file__).resolve().parents[2] / "data" / "sample_kb"
 
@@ -96,7 +96,7 @@ def test_the_ticket_shows_the_customers_problem_not_how_to_contact_us(client, qu
     assert ticket["confidence"] == max(c["score"] for c in ticket["candidates"])
 
 
-@pytest.mark.parametrize("word", ["colis", "password"])
+@pytest.mark.parametrize("word", ["colis", "compte", "delivery"])
 def test_a_single_word_several_articles_contain_asks_which_one(client, word):
     cid, auth = start(client)
     turn = say(client, cid, auth, word)  # a subject, not yet a question: no article is picked for the customer
@@ -107,7 +107,7 @@ def test_a_single_word_several_articles_contain_asks_which_one(client, word):
     for aid in turn["outcome"]["options"]:  # every option is about that word, in the customer's language
         art = kb[aid]
         assert art.lang == turn["language"] and not art.handoff
-        assert word in normalize(" ".join([art.title, *art.questions, art.body]))
+        assert terms(word)[0] in terms(" ".join([art.title, *art.questions, art.body]))  # the search's stems
     assert [b["payload"] for b in message["buttons"][:-1]] == [kb[a].title for a in turn["outcome"]["options"]]
 
 

@@ -107,11 +107,13 @@ def test_a_single_word_that_other_articles_contain_too_asks_which_one():
 
     cands = [worded("retard-colis", 0.94, 1.0), worded("suivi-colis", 0.03, 1.0), worded("facture", 0.02, 0.0),
              worded("remboursement", 0.01, 1.0, handoff="billing"), worded("parcel-en", 0.01, 1.0, lang="en"),
-             worded("colis-abime", 0.01, 1.0)]
+             worded("colis-abime", 0.01, 1.0), worded("cgv", 0.005, 1.0)]
     d = decide(cands, Signals("ask_question", 0.9, words=1), POLICY)
     assert d.kind == "clarify" and not d.low_confidence  # "which of these?", not "please rephrase"
-    # the word's other articles in the same language, never a hand-off topic, at most max_options in all
+    # the word's other plausible articles (cgv mentions a parcel, but is not a guess at all) in the same language,
+    # never a hand-off topic, at most max_options in all
     assert [c.article_id for c in d.options] == ["retard-colis", "suivi-colis", "colis-abime"]
+    assert POLICY.word_option_floor == 0.01
     assert decide(cands, Signals("ask_question", 0.9, words=3), POLICY).kind == "answer"  # a real question
-    alone = [worded("retard-colis", 0.94, 1.0), worded("facture", 0.02, 0.4)]
-    assert decide(alone, Signals("ask_question", 0.9, words=1), POLICY).kind == "answer"  # only one has the word
+    alone = [worded("retard-colis", 0.94, 1.0), worded("facture", 0.02, 0.4), worded("cgv", 0.005, 1.0)]
+    assert decide(alone, Signals("ask_question", 0.9, words=1), POLICY).kind == "answer"  # no other plausible one
