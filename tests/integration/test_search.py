@@ -13,11 +13,11 @@ from tier0.db import Database
 from ..conftest import SAMPLE_KB
 
 
-def _kb(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
+def _kb(tmp_path, folder=SAMPLE_KB, name="kb"):
+    db = Database(f"sqlite:///{tmp_path / (name + '.db')}")
     db.create_all()
     kb = KnowledgeBase(db)
-    kb.import_folder(SAMPLE_KB)
+    kb.import_folder(folder)
     return kb
 
 
@@ -157,10 +157,7 @@ def test_the_classifier_reads_an_extra_model_only_where_it_helps(tmp_path, embed
     english.mkdir()
     for f in SAMPLE_KB.glob("*-en.md"):
         shutil.copy(f, english / f.name)
-    db = Database(f"sqlite:///{tmp_path / 'en.db'}")
-    db.create_all()
-    en_kb = KnowledgeBase(db)
-    en_kb.import_folder(english)
+    en_kb = _kb(tmp_path, english, name="en")
     en_index = SearchIndex(embedder, tmp_path / "en-index")
     en_index.sync(en_kb.published(), en_kb.fingerprint())
     en = load_or_fit(en_index, tmp_path / "en-index" / "calibration.json", target=0.03, extra_models=[use])
