@@ -54,12 +54,14 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     from knowledge_base.service import KnowledgeBase
     from retrieval.calibration import load_or_fit
     from retrieval.decision import DecisionPolicy
-    from retrieval.embedder import every_core, load_embedders
+    from retrieval.embedder import every_core, lazy_embedders, load_embedders
     from retrieval.search import SearchIndex
     from tier0.conversations import ConversationStore
     from tier0.db import Database
 
     desk_config = load_config(settings.desk_config)  # fail fast on a bad desk file, before loading models
+    # the article classifier's extra models: names checked now, loaded only if the calibration reads them
+    extra_models = lazy_embedders(settings.classifier_extra_models, settings.query_cache)
     webhook_endpoints = parse_endpoints(desk_config.webhooks, os.environ)
     clock = clock or SystemClock()
     db = Database(settings.db_url)
@@ -74,9 +76,6 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
         for e in embedder:
             e.query_cache = settings.query_cache  # shared with the intent featurizer (same instances)
     index = SearchIndex(embedder, settings.index_dir)
-    extra_models = load_embedders(settings.classifier_extra_models) if settings.classifier_extra_models.strip() else []
-    for e in extra_models:
-        e.query_cache = settings.query_cache
 
     calibration_path = settings.calibration_file
 
@@ -94,6 +93,10 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
                         out_of_kb_share=settings.out_of_kb_share,
                         traffic=traffic if settings.learn_out_of_kb_share else (),
                         learn_share=settings.learn_out_of_kb_share, extra_models=extra_models)
+            reads = index.calibrator.classifier.extra if index.calibrator and index.calibrator.classifier else []
+            for e in extra_models:
+                if e.name in reads:
+                    e.model()  # load now, not during a customer's turn
 
     with every_core(settings.torch_threads):  # the first start embeds the whole KB; nothing is served yet
         sync_index()

@@ -215,11 +215,10 @@ def resolve_model_path(name: str) -> Path:
             return MODEL_LOCATORS[name]()
         except ImportError as e:
             raise NotReady(f"embedding model {name!r} is not installed ({e.name}); run the install step") from None
-    path = Path(name).expanduser()
-    if path.is_dir() and (path / "modules.json").exists():
-        return path
-    known = ", ".join(model_names())
-    raise InvalidInput(f"unknown embedding model {name!r}: use one of {known} or a local model folder")
+    if name in NUMPY_MODELS:
+        raise InvalidInput(f"embedding model {name!r} is not a sentence-transformers model")
+    check_model_name(name)
+    return Path(name).expanduser()
 
 
 class SentenceTransformerEmbedder(BaseEmbedder):
@@ -321,6 +320,55 @@ def load_embedders(spec: str, threads: int = 1) -> List[Embedder]:
     if not names:
         raise InvalidInput("no embedding model named: set TIER0_EMBEDDING_MODEL to one or more model names")
     return [load_embedder(n, threads=threads) for n in names]
+
+
+def check_model_name(name: str) -> None:
+    """InvalidInput unless ``name`` is a registered model or a local sentence-transformers folder (loads nothing)."""
+    if name in MODEL_LOCATORS or name in NUMPY_MODELS:
+        return
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "modules.json").exists():
+        return
+    known = ", ".join(model_names())
+    raise InvalidInput(f"unknown embedding model {name!r}: use one of {known} or a local model folder")
+
+
+class LazyEmbedder:
+    """A model named now and loaded on first use (:func:`load_embedder`, so shared with everything else).
+
+    For the article classifier's extra models: a KB that never reads them — title-only articles have no classifier,
+    and a calibration may leave them out — never pays their load time and memory.
+    """
+
+    def __init__(self, name: str, query_cache: Optional[int] = None):
+        check_model_name(name)
+        self.name = name
+        self._query_cache = query_cache
+
+    @property
+    def loaded(self) -> bool:
+        return self.name in _loaded
+
+    def model(self) -> Embedder:
+        e = load_embedder(self.name)
+        if self._query_cache is not None:
+            e.query_cache = self._query_cache
+        return e
+
+    @property
+    def dim(self) -> int:
+        return self.model().dim
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model().encode_queries(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model().encode_documents(texts)
+
+
+def lazy_embedders(spec: str, query_cache: Optional[int] = None) -> List[LazyEmbedder]:
+    """The models of a comma-separated list, checked now and loaded when first used; ``[]`` for an empty list."""
+    return [LazyEmbedder(n.strip(), query_cache) for n in spec.split(",") if n.strip()]
 
 
 def model_names() -> List[str]:

@@ -59,7 +59,9 @@ def test_bad_cases_file_is_one_line_and_exit_2(tmp_path, home, capsys):
 
 
 @pytest.mark.parametrize("var,value", [("TIER0_TARGET_WRONG_RATE", "2"), ("TIER0_OUT_OF_KB_SHARE", "1"),
-                                       ("TIER0_OUT_OF_KB_SHARE", "lots")])
+                                       ("TIER0_OUT_OF_KB_SHARE", "lots"),
+                                       ("TIER0_EMBEDDING_MODEL", "all-mpnet-base-v2,nope"),
+                                       ("TIER0_CLASSIFIER_EXTRA_MODELS", "use-v9")])
 def test_a_bad_setting_is_one_line_and_exit_2(home, monkeypatch, capsys, var, value):
     monkeypatch.setenv(var, value)
     assert main(["--home", str(home), "calibrate"]) == 2

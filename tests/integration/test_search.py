@@ -132,9 +132,9 @@ def test_the_classifier_reads_an_extra_model_only_where_it_helps(tmp_path, embed
     import shutil
 
     from retrieval.calibration import EXTRA_GAIN, Calibrator, load_or_fit
-    from retrieval.embedder import load_embedder
+    from retrieval.embedder import LazyEmbedder
 
-    use = load_embedder("use-multilingual-v3")
+    use = LazyEmbedder("use-multilingual-v3")  # what the server passes: loaded when the calibration first reads it
     kb = _kb(tmp_path)
     index = SearchIndex(embedder, tmp_path / "index")
     index.sync(kb.published(), kb.fingerprint())
@@ -273,3 +273,35 @@ def test_the_out_of_kb_share_is_learnt_from_customers_questions(tmp_path, embedd
     # learning switched off (TIER0_LEARN_OUT_OF_KB_SHARE=false): refitted with the assumed share
     pinned = load_or_fit(index, path, target=0.03, traffic=_traffic(IN_KB, MIN_TRAFFIC), learn_share=False)
     assert pinned.share_used == 0.5 and not pinned.learn_share and pinned.thresholds == prior.thresholds
+
+
+def test_a_title_only_kb_never_loads_the_classifier_extra_model(tmp_path):
+    """Title-only articles give the article classifier nothing to learn from, so its extra model (TIER0_CLASSIFIER_
+    EXTRA_MODELS) is never loaded for them. In a fresh interpreter: the test session has loaded every model."""
+    import subprocess
+    import sys
+    import textwrap
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    topics = ["reset my password", "track my parcel", "cancel my order", "change my address", "pay by card",
+              "return an item", "delete my account", "use a promo code"]
+    for i, t in enumerate(topics):
+        (kb / f"a{i}.md").write_text(f"---\nid: a{i}\ntitle: How do I {t}?\nlang: en\n---\nTo {t}, open Settings.\n")
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from knowledge_base.markdown import parse_article
+        from retrieval import embedder
+        from retrieval.calibration import load_or_fit
+        from retrieval.search import SearchIndex
+        arts = [parse_article(p.read_text(), str(p)) for p in sorted(Path({str(kb)!r}).glob("*.md"))]
+        index = SearchIndex([embedder.load_embedder("multilingual-e5-small")], Path({str(tmp_path / "index")!r}))
+        index.sync(arts, {{a.id: a.content_hash() for a in arts}})
+        extra = embedder.lazy_embedders("use-multilingual-v3")
+        cal = load_or_fit(index, Path({str(tmp_path / "cal.json")!r}), extra_models=extra)
+        assert cal is not None and cal.classifier is None and cal.extra_offered == ["use-multilingual-v3"], cal
+        assert not extra[0].loaded and sorted(embedder._loaded) == ["multilingual-e5-small"], sorted(embedder._loaded)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -144,3 +144,22 @@ def test_processes_unpacking_at_once_all_get_the_complete_model(tmp_path):
     assert not errors
     assert len(set(results)) == 1 and (results[0] / "model.safetensors").read_bytes() == WEIGHTS
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["m"]
+
+
+def test_model_names_are_checked_without_loading_anything(tmp_path):
+    """The classifier's extra models are named at start-up and loaded on first use: a typo must fail at once."""
+    from retrieval.embedder import LazyEmbedder, _loaded, lazy_embedders
+    from tier0.errors import InvalidInput
+
+    assert lazy_embedders(" , ") == []
+    lazy = lazy_embedders("use-multilingual-v3, all-minilm-l6-v2", query_cache=2)
+    assert [e.name for e in lazy] == ["use-multilingual-v3", "all-minilm-l6-v2"]
+    assert all(not e.loaded for e in lazy if e.name not in _loaded)
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "modules.json").write_text(json.dumps(MODULES))
+    assert LazyEmbedder(str(folder)).name == str(folder)  # a local sentence-transformers folder is a name too
+    with pytest.raises(InvalidInput, match="unknown embedding model 'use-multilingual-v4'.*use-multilingual-v3"):
+        lazy_embedders("use-multilingual-v3,use-multilingual-v4")
+    with pytest.raises(InvalidInput, match="unknown embedding model"):
+        LazyEmbedder(str(tmp_path))  # a folder without a model
