@@ -29,16 +29,14 @@ def _settings(args):
     except ValidationError as e:
         problems = "; ".join(f"TIER0_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in e.errors())
         raise InvalidInput(f"invalid setting: {problems}") from None
-    from retrieval.embedder import check_model_name
+    from retrieval.embedder import check_model_names
 
     for var, spec in (("EMBEDDING_MODEL", settings.embedding_model),
                       ("CLASSIFIER_EXTRA_MODELS", settings.classifier_extra_models)):
-        for name in (n.strip() for n in spec.split(",")):
-            try:
-                if name:
-                    check_model_name(name)  # before any model loads, not halfway through the start
-            except InvalidInput as e:
-                raise InvalidInput(f"invalid setting: TIER0_{var}: {e.message}") from None
+        try:
+            check_model_names(spec)  # before any model loads, not halfway through the start
+        except InvalidInput as e:
+            raise InvalidInput(f"invalid setting: TIER0_{var}: {e.message}") from None
     return settings
 
 

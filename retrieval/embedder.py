@@ -366,9 +366,17 @@ class LazyEmbedder:
         return self.model().encode_documents(texts)
 
 
+def check_model_names(spec: str) -> List[str]:
+    """The names of a comma-separated list, each checked by :func:`check_model_name` (loads nothing)."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    for name in names:
+        check_model_name(name)
+    return names
+
+
 def lazy_embedders(spec: str, query_cache: Optional[int] = None) -> List[LazyEmbedder]:
     """The models of a comma-separated list, checked now and loaded when first used; ``[]`` for an empty list."""
-    return [LazyEmbedder(n.strip(), query_cache) for n in spec.split(",") if n.strip()]
+    return [LazyEmbedder(n, query_cache) for n in check_model_names(spec)]
 
 
 def model_names() -> List[str]:
