@@ -33,18 +33,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-
-from retrieval import calibration as C  # noqa: E402
-from retrieval import search as S  # noqa: E402
-from retrieval.lexical import terms  # noqa: E402
-from retrieval.search import Query  # noqa: E402
+sys.path.insert(0, str(REPO / "bench" / "tried"))
 
 K = int(os.environ.get("K", "1"))
 FEATURE = os.environ.get("FEATURE", "1") == "1"
 THRESHOLD = os.environ.get("THRESHOLD", "0") == "1"
-_search_query = S.SearchIndex.search_query
+sys.argv.insert(1, "miss_max" if FEATURE else "")
+import article_lexical  # noqa: E402  (patches the search with miss_max when asked, and loads retrieval_eval)
+import retrieval_eval  # noqa: E402
+from retrieval import calibration as C  # noqa: E402
+from retrieval.lexical import terms  # noqa: E402
+from retrieval.search import Query  # noqa: E402
+
 _original = C.training_examples
-_terms: dict = {}
 
 
 class Hidden(list):
@@ -52,32 +53,6 @@ class Hidden(list):
 
     def __bool__(self):
         return False
-
-
-def article_terms(index):
-    key = id(index)
-    if key not in _terms or _terms[key][0] != len(index._units):
-        per_unit = {uid: set(terms(u.text)) for uid, u in index._units.items()}
-        per_article: dict = {}
-        for uid, u in index._units.items():
-            per_article.setdefault(u.article_id, []).append(uid)
-        _terms[key] = (len(index._units), per_unit, per_article)
-    return _terms[key][1], _terms[key][2]
-
-
-def search_query(self, q, exclude_units=(), exclude_articles=()):
-    cands = _search_query(self, q, exclude_units, exclude_articles)
-    if not FEATURE:
-        return cands
-    per_unit, per_article = article_terms(self)
-    lx = self._lexical
-    qt = terms(q.text)
-    idf = [lx._idf[lx.vocab[t]] if t in lx.vocab else lx._max_idf for t in qt]
-    hidden = set(exclude_units)
-    for c in cands:
-        have = set().union(*[per_unit[u] for u in per_article.get(c.article_id, []) if u not in hidden])
-        c.features["miss_max"] = max([w for t, w in zip(qt, idf) if t not in have], default=0.0) / lx._max_idf
-    return cands
 
 
 def swap(text, article, vocab_by_idf, idf_of, have, rng):
@@ -102,7 +77,7 @@ def training_examples(index, seed=7, inputs=None):
     examples = _original(index, seed=seed, inputs=inputs)
     if C.uses_classifier(index):
         return examples
-    per_unit, per_article = article_terms(index)
+    per_unit, per_article = article_lexical.unit_terms(index)
     have = {a: set().union(*[per_unit[u] for u in uids]) for a, uids in per_article.items()}
     lx = index._lexical
     idf_of = {t: float(lx._idf[j]) for t, j in lx.vocab.items()}
@@ -124,13 +99,7 @@ def training_examples(index, seed=7, inputs=None):
     return examples
 
 
-S.SearchIndex.search_query = search_query
 C.training_examples = training_examples
-if FEATURE:
-    C.BASE_FEATURES = tuple(C.BASE_FEATURES) + ("miss_max",)
-    _sign = C.expected_sign
-    C.expected_sign = lambda name: -1 if name == "miss_max" else _sign(name)
-import retrieval_eval  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(retrieval_eval.main())
