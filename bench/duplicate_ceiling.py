@@ -40,14 +40,15 @@ def article_cosines(index: SearchIndex):
         if u.kind in ("title", "body"):
             first.setdefault((u.article_id, u.kind), uid)
     ids = sorted({a for a, _ in first})
+    pos = {a: i for i, a in enumerate(ids)}
     sims = np.zeros((len(ids), len(ids)))
     for kind in ("title", "body"):
         have = [a for a in ids if (a, kind) in first]
-        rows = [ids.index(a) for a in have]
+        rows = [pos[a] for a in have]
         vectors = index.unit_vectors([first[(a, kind)] for a in have])
         unit = [m / np.linalg.norm(m, axis=1, keepdims=True) for m in (np.asarray(v, dtype="float64") for v in vectors)]
         sims[np.ix_(rows, rows)] = np.maximum(sims[np.ix_(rows, rows)], np.mean([m @ m.T for m in unit], axis=0))
-    return {a: i for i, a in enumerate(ids)}, sims
+    return pos, sims
 
 
 def main() -> int:

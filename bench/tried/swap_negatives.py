@@ -55,7 +55,7 @@ class Hidden(list):
         return False
 
 
-def swap(text, article, vocab_by_idf, idf_of, have, rng):
+def swap(text, article, vocab, idf_of, have, rng):
     """``text`` with its rarest term that ``article`` has replaced by a term of similar IDF the article lacks."""
     words = re.findall(r"\w+|\W+", text)
     scored = []
@@ -66,7 +66,7 @@ def swap(text, article, vocab_by_idf, idf_of, have, rng):
     if not scored:
         return None
     idf, i = max(scored)
-    near = [t for t, v in vocab_by_idf if abs(v - idf) <= 0.5 and t not in have[article] and len(t) > 2]
+    near = [t for t, v in vocab if abs(v - idf) <= 0.5 and t not in have[article] and len(t) > 2]
     if not near:
         return None
     words[i] = rng.choice(near)
@@ -81,12 +81,12 @@ def training_examples(index, seed=7, inputs=None):
     have = {a: set().union(*[per_unit[u] for u in uids]) for a, uids in per_article.items()}
     lx = index._lexical
     idf_of = {t: float(lx._idf[j]) for t, j in lx.vocab.items()}
-    vocab_by_idf = sorted(idf_of.items())
+    vocab = sorted(idf_of.items())
     rng = random.Random(seed)
     queries = []
     for _, u in C.phrasings(index):
         for _ in range(K):
-            p = swap(u.text, u.article_id, vocab_by_idf, idf_of, have, rng)
+            p = swap(u.text, u.article_id, vocab, idf_of, have, rng)
             if p:
                 queries.append((u, p))
     vectors = [e.encode_queries([p for _, p in queries]) for e in index.embedders]
