@@ -33,22 +33,10 @@ from tier0.config import DEFAULT_CLASSIFIER_EXTRA_MODELS, DEFAULT_EMBEDDING_MODE
 from tier0.text import detect_language  # noqa: E402
 
 
-def article_cosines(index: SearchIndex):
-    """Per pair of articles, the larger of their titles' and their first body chunks' cosines (mean over models)."""
-    first: dict = {}
-    for uid, u in sorted(index.units().items()):
-        if u.kind in ("title", "body"):
-            first.setdefault((u.article_id, u.kind), uid)
-    ids = sorted({a for a, _ in first})
-    pos = {a: i for i, a in enumerate(ids)}
-    sims = np.zeros((len(ids), len(ids)))
-    for kind in ("title", "body"):
-        have = [a for a in ids if (a, kind) in first]
-        rows = [pos[a] for a in have]
-        vectors = index.unit_vectors([first[(a, kind)] for a in have])
-        unit = [m / np.linalg.norm(m, axis=1, keepdims=True) for m in (np.asarray(v, dtype="float64") for v in vectors)]
-        sims[np.ix_(rows, rows)] = np.maximum(sims[np.ix_(rows, rows)], np.mean([m @ m.T for m in unit], axis=0))
-    return pos, sims
+def near_pairs(index: SearchIndex, tau: float):
+    """Pairs of articles whose titles or first body chunks have a cosine (mean over models) >= tau: the product's
+    own measure (``SearchIndex.similar_articles``, behind ``tier0 calibrate``'s near-duplicates)."""
+    return {frozenset((a, b)) for _, a, b, _ in index.similar_articles(tau)}
 
 
 def main() -> int:
@@ -67,7 +55,7 @@ def main() -> int:
             index = SearchIndex(embedders, args.index_cache / name if args.index_cache else Path(tmp))
             index.sync(arts, {a.id: a.content_hash() for a in arts})
             index.calibrator = calibration.fit(index, extra_models=extra)
-            pos, sims = article_cosines(index)
+            pairs = {tau: near_pairs(index, tau) for tau in taus}
             probs, tops, expected = [], [], []
             for r in rows:
                 text = r["turns"][0]
@@ -79,15 +67,15 @@ def main() -> int:
         strict, _ = best_at(probs, tops, expected)
         n_in = sum(1 for e in expected if e)
         for tau in taus:
-            pairs = int((np.triu(sims, 1) >= tau).sum())
+            close = pairs[tau]
 
             def dup(a, b):
-                return a in pos and b in pos and sims[pos[a], pos[b]] >= tau
+                return frozenset((a, b)) in close
 
             dup_top = sum(1 for t, e in zip(tops, expected) if e and t != e and dup(t, e))
             tolerant = [t if (e and t and dup(t, e)) else e for t, e in zip(tops, expected)]
             loose, _ = best_at(probs, tops, tolerant)
-            print(f"{name:14} {tau:5.2f} {pairs:6d} {dup_top / max(n_in, 1):8.3f} {strict:15.3f} {loose:19.3f}",
+            print(f"{name:14} {tau:5.2f} {len(close):6d} {dup_top / max(n_in, 1):8.3f} {strict:15.3f} {loose:19.3f}",
                   flush=True)
     return 0
 

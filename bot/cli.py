@@ -94,11 +94,23 @@ def cmd_calibrate(args) -> int:
         used = "reads" if cal.classifier.extra else "does not read"
         print(f"article classifier: {used} {', '.join(cal.extra_offered)} ({oof}; TIER0_CLASSIFIER_EXTRA_MODELS)")
     print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
+    never = sorted(k for k, v in cal.thresholds.items() if v >= 1.0)
+    if never:
+        print(f"no confidence level keeps wrong answers under the target for {', '.join(never)}: the bot does not "
+              f"answer there, it clarifies or hands off (the confusions and near-duplicates below are why)")
     if cal.confusions:
         print("KB phrasings that find another article first (reword them, or merge / split the articles, and the")
         print("bot can answer at a lower confidence):")
         for c in cal.confusions:
             print(f"  {c['confidence']:.3f}  {c['article']}: {c['question']!r} -> {c['found']}")
+    if cal.duplicates:
+        total = int(cal.stats.get("near_duplicates", len(cal.duplicates)))
+        more = f", the {len(cal.duplicates)} most alike shown" if total > len(cal.duplicates) else ""
+        print(f"near-duplicate articles: {total} pairs say nearly the same thing{more} (merge each pair, or make each")
+        print("article specific: a question about either finds both, and neither can be answered confidently):")
+        for d in cal.duplicates:
+            a, b = d["articles"]
+            print(f"  {d['similarity']:.3f} by {d['part']}  {a} {d['titles'][0]!r} ~ {b} {d['titles'][1]!r}")
     return 0
 
 

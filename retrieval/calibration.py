@@ -99,7 +99,7 @@ SHARE_CEILING = 0.9
 # 0.933 -> 0.932, left out (both lose correct answers with it).
 EXTRA_GAIN = 0.01
 # Bumped whenever the way a calibration is fitted changes, so a saved one from an older tier0 is refitted on upgrade.
-VERSION = 4
+VERSION = 5
 
 
 @dataclass
@@ -332,6 +332,8 @@ class Calibrator:
     stats: Dict[str, float] = field(default_factory=dict)
     # The KB's own phrasings that confidently find another article: what most holds the thresholds up (for editors)
     confusions: List[Dict[str, object]] = field(default_factory=list)
+    # Articles of the same language that say nearly the same thing (near_duplicates): merge them, for editors
+    duplicates: List[Dict[str, object]] = field(default_factory=list)
     classifier: Optional[clf.ArticleClassifier] = None
     # Whether the probability also ranks the candidates. Only where the KB has several phrasings per article: on
     # title-only articles the leave-one-out queries match bodies, not titles, and teach ranking badly (covidfaq R@1
@@ -383,6 +385,7 @@ class Calibrator:
                 "version": self.version,
                 "stats": self.stats,
                 "confusions": self.confusions,
+                "duplicates": self.duplicates,
                 "classifier": self.classifier.to_dict() if self.classifier is not None else None,
                 "reorder": self.reorder,
                 "out_of_kb_share": self.out_of_kb_share,
@@ -408,6 +411,7 @@ class Calibrator:
             version=int(d.get("version", 1)),
             stats=d.get("stats", {}),
             confusions=list(d.get("confusions", [])),
+            duplicates=list(d.get("duplicates", [])),
             classifier=clf.ArticleClassifier.from_dict(d["classifier"]) if d.get("classifier") else None,
             reorder=bool(d.get("reorder", True)),
             out_of_kb_share=float(d.get("out_of_kb_share", OUT_OF_KB_SHARE)),
@@ -555,6 +559,7 @@ def fit(
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
     cal.confusions = confusions(pos)
+    cal.duplicates, cal.stats["near_duplicates"] = near_duplicates(index)
     for k, v in (inputs.accuracy if inputs is not None else {}).items():
         cal.stats[f"classifier_oof_{k}"] = round(v, 4)  # why the extra models were read or not
     stamped = [fb.at for fb in feedback if fb.at]
@@ -584,6 +589,28 @@ def confusions(positives: Sequence[Tuple[CalibrationExample, Candidate]], floor:
     ]
     out.sort(key=lambda c: -float(c["confidence"]))
     return out[:MAX_CONFUSIONS]
+
+
+# Two articles of the same language whose titles, or whose answers (first body chunks), are at least this alike (cosine,
+# mean over the search models) are reported as near-duplicates: the bot cannot tell them apart, so neither can be
+# answered confidently. Measured on the public KBs (bench/RESULTS.md): covidfaq's pet / food / "what is COVID-19"
+# pairs and cnil-fr's articles published twice score 0.93-1.0; the sample KB's closest same-language pair 0.87.
+DUPLICATE_SIMILARITY = 0.93
+MAX_DUPLICATES = 20
+
+
+def near_duplicates(index: SearchIndex, floor: float = DUPLICATE_SIMILARITY) -> Tuple[List[Dict[str, object]], int]:
+    """Pairs of articles of the same language that say nearly the same thing (similarity >= ``floor`` by title or
+    by answer, :meth:`SearchIndex.similar_articles`), most alike first: the first :data:`MAX_DUPLICATES`, and how
+    many there are in all. Merging each pair (or making each article specific) is what lets the bot answer them: a
+    question about either finds both, and the calibration counts the one it did not pick as wrong."""
+    pairs = [p for p in index.similar_articles(floor) if index.meta(p[1]).lang == index.meta(p[2]).lang]
+    out = [
+        {"articles": [a, b], "titles": [index.meta(a).title, index.meta(b).title], "similarity": round(sim, 3),
+         "part": part}
+        for sim, a, b, part in pairs[:MAX_DUPLICATES]
+    ]
+    return out, len(pairs)
 
 
 def traffic_confidences(index: SearchIndex, cal: Calibrator, traffic: Sequence[Question]) -> List[float]:

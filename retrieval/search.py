@@ -19,7 +19,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Collection, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -249,6 +249,33 @@ class SearchIndex:
     def unit_vectors(self, unit_ids: Sequence[int]) -> List[np.ndarray]:
         """The stored vectors of ``unit_ids``, one matrix per model (to reuse document vectors as queries)."""
         return [np.vstack([d._index.reconstruct(int(u)) for u in unit_ids]) for d in self._dense]
+
+    def similar_articles(self, floor: float, block: int = 1024) -> List[Tuple[float, str, str, str]]:
+        """Pairs of articles at least ``floor`` alike by title (their titles' cosine) or by answer (their first body
+        chunks'), each cosine the mean over the dense models: ``(similarity, article, other, part)`` with ``part``
+        ``"title"`` or ``"answer"``, the likelier one when both pass, ``article < other``. Computed ``block`` rows
+        at a time, so a large KB never holds the whole similarity matrix."""
+        with self._lock:
+            first: Dict[tuple, int] = {}
+            for uid, u in sorted(self._units.items()):
+                if u.kind in ("title", "body"):
+                    first.setdefault((u.article_id, u.kind), uid)
+            best: Dict[tuple, tuple] = {}
+            for kind, part in (("title", "title"), ("body", "answer")):
+                have = sorted(a for a, k in first if k == kind)
+                if len(have) < 2:
+                    continue
+                vectors = self.unit_vectors([first[(a, kind)] for a in have])
+                unit = [m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+                        for m in (np.asarray(v, dtype="float64") for v in vectors)]
+                for start in range(0, len(have), block):
+                    sims = np.mean([m[start:start + block] @ m.T for m in unit], axis=0)
+                    for i, j in zip(*np.nonzero(sims >= floor)):
+                        a, b = have[start + int(i)], have[int(j)]
+                        if a < b and float(sims[i, j]) > best.get((a, b), (-1.0,))[0]:
+                            best[(a, b)] = (float(sims[i, j]), part)
+            pairs = [(sim, a, b, part) for (a, b), (sim, part) in best.items()]
+            return sorted(pairs, key=lambda t: (-round(t[0], 6), t[1], t[2]))  # ties: last bits differ by block
 
     def __len__(self) -> int:
         return len(self._meta)

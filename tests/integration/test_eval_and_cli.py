@@ -124,6 +124,26 @@ def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home
     acc = (saved["stats"]["classifier_oof_search"], saved["stats"]["classifier_oof_with_extra"])
     assert (f"article classifier: {used} use-multilingual-v3 (out-of-fold accuracy {acc[0]:.3f} without, "
             f"{acc[1]:.3f} with; TIER0_CLASSIFIER_EXTRA_MODELS)") in out
+    assert "near-duplicate" not in out and saved["duplicates"] == [] and saved["stats"]["near_duplicates"] == 0
+
+    # the same article published twice (an older copy under another id), and its French version beside it: editors
+    # are shown the English pair, never a translation
+    original = (folder / "change-cancel-order-en.md").read_text(encoding="utf-8")
+    head, body = original.split("\n---\n", 1)
+    copy = head.replace("id: change-cancel-order-en", "id: cancel-order-old") + "\n---\n" + body.split("\n\n", 1)[-1]
+    (folder / "cancel-order-old.md").write_text(copy, encoding="utf-8")
+    french = SAMPLE_KB / "change-cancel-order-fr.md"
+    (folder / french.name).write_text(french.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["--home", str(home), "kb", "import", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "calibrate"]) == 0  # the KB changed: refitted
+    out = capsys.readouterr().out
+    saved = json.loads((home / "index" / "calibration.json").read_text())
+    assert [d["articles"] for d in saved["duplicates"]] == [["cancel-order-old", "change-cancel-order-en"]]
+    assert saved["duplicates"][0]["part"] == "title" and saved["duplicates"][0]["similarity"] >= 0.99
+    assert "near-duplicate articles: 1 pairs say nearly the same thing" in out
+    title = "'Change or cancel an order before it ships'"
+    assert f"cancel-order-old {title} ~ change-cancel-order-en {title}" in out
 
 
 def test_help_is_fast_and_lists_the_commands():

@@ -101,6 +101,12 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     assert all(c["article"] != c["found"] and 0.5 <= c["confidence"] <= 1 for c in cal.confusions)
     assert [c["confidence"] for c in cal.confusions] == sorted((c["confidence"] for c in cal.confusions), reverse=True)
     assert Calibrator.from_json(path.read_text()).confusions == cal.confusions
+    # no two articles of the same language say nearly the same thing (the translations are not near-duplicates)
+    assert cal.duplicates == [] and cal.stats["near_duplicates"] == 0
+    # the pairwise similarities come out the same however many rows are computed at a time
+    whole, blocks = index.similar_articles(0.6), index.similar_articles(0.6, block=5)
+    assert len(whole) > 20 and [p[1:] for p in blocks] == [p[1:] for p in whole]
+    assert all(abs(a[0] - b[0]) < 1e-9 for a, b in zip(whole, blocks))
 
     # a restart reuses the saved calibration; a stricter target changes the threshold, not the ranking
     assert Calibrator.from_json(path.read_text()).fingerprint == load_or_fit(index, path, 0.03).fingerprint
