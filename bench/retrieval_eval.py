@@ -2,7 +2,7 @@
 public suites, without Rasa (so it runs in a fraction of `tier0 eval`'s time). `tier0 eval` stays the reference.
 
     .venv/bin/python bench/retrieval_eval.py [--target 0.03] [--models all-minilm-l6-v2,...] [--extra MODELS]
-                                             [--index-cache DIR] [SUITE ...]
+                                             [--index-cache DIR] [--share S] [--seed N] [SUITE ...]
 
 Prints, per suite: R@1, the calibrated decision's correct- and wrong-answer rates at the target, and the
 best correct rate any single threshold on the calibrated probability would give at <= 5 % wrong (hindsight).
@@ -67,11 +67,15 @@ def main() -> int:
     ap.add_argument("--models", default=DEFAULT_EMBEDDING_MODELS)
     ap.add_argument("--extra", default=DEFAULT_CLASSIFIER_EXTRA_MODELS)
     ap.add_argument("--index-cache", type=Path, default=None)
+    ap.add_argument("--share", type=float, default=calibration.OUT_OF_KB_SHARE,
+                    help="the out-of-KB share the threshold assumes (TIER0_OUT_OF_KB_SHARE)")
+    ap.add_argument("--seed", type=int, default=7, help="the calibration's fold seed (the product uses 7)")
     args = ap.parse_args()
     suites = args.suites or ["sample"] + sorted(p.name for p in SHARED.iterdir() if p.name != "human-requests-en")
     embedders = [load_embedder(m) for m in args.models.split(",")]
     extra = [load_embedder(m) for m in args.extra.split(",") if m.strip()]
-    print(f"models={args.models} classifier extra={args.extra or '-'} target={args.target}")
+    print(f"models={args.models} classifier extra={args.extra or '-'} target={args.target} share={args.share} "
+          f"seed={args.seed}")
     print(f"{'suite':14} {'R@1':>6} {'correct':>8} {'wrong':>7} {'best@5%':>8} {'thr':>6} {'fit s':>6} {'q ms':>6}")
     for name in suites:
         arts, rows = load_suite(name)
@@ -79,7 +83,8 @@ def main() -> int:
             index = SearchIndex(embedders, args.index_cache / name if args.index_cache else Path(tmp))
             index.sync(arts, {a.id: a.content_hash() for a in arts})
             t0 = time.perf_counter()
-            cal = calibration.fit(index, target=args.target, extra_models=extra)
+            cal = calibration.fit(index, target=args.target, extra_models=extra, out_of_kb_share=args.share,
+                                  seed=args.seed)
             index.calibrator = cal
             fit_s = time.perf_counter() - t0
             t0 = time.perf_counter()
