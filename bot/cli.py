@@ -94,9 +94,11 @@ def cmd_calibrate(args) -> int:
         used = "reads" if cal.classifier.extra else "does not read"
         print(f"article classifier: {used} {', '.join(cal.extra_offered)} ({oof}; TIER0_CLASSIFIER_EXTRA_MODELS)")
     print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
-    never = sorted(k for k, v in cal.thresholds.items() if v >= 1.0)
+    never = sorted(k for k, v in cal.thresholds.items() if v >= 1.0 and k != "*")
+    if cal.thresholds.get("*", 0.0) >= 1.0:
+        never.append("any other language" if never else "any language")
     if never:
-        print(f"no confidence level keeps wrong answers under the target for {', '.join(never)}: the bot does not "
+        print(f"no confidence level keeps wrong answers under the target in {' and '.join(never)}: the bot does not "
               f"answer there, it clarifies or hands off (the confusions and near-duplicates below are why)")
     if cal.confusions:
         print("KB phrasings that find another article first (reword them, or merge / split the articles, and the")

@@ -125,6 +125,7 @@ def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home
     assert (f"article classifier: {used} use-multilingual-v3 (out-of-fold accuracy {acc[0]:.3f} without, "
             f"{acc[1]:.3f} with; TIER0_CLASSIFIER_EXTRA_MODELS)") in out
     assert "near-duplicate" not in out and saved["duplicates"] == [] and saved["stats"]["near_duplicates"] == 0
+    assert "no confidence level" not in out  # these eight articles are answered in English
 
     # the same article published twice (an older copy under another id), and its French version beside it: editors
     # are shown the English pair, never a translation
