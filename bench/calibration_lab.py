@@ -4,6 +4,7 @@ and what it is judged on, then refit and re-read thresholds from that cache as o
     .venv/bin/python bench/calibration_lab.py cache [--index-cache DIR] [--out DIR] SUITE ...
     .venv/bin/python bench/calibration_lab.py shares [--out DIR] SUITE ...
     .venv/bin/python bench/calibration_lab.py seeds [--out DIR] [--seeds 1,2,3] [--shares 0.5,0.33] SUITE ...
+    .venv/bin/python bench/calibration_lab.py cost [--out DIR] [--correct 0.6] SUITE ...
 
 ``cache`` embeds nothing it does not have to (``--index-cache`` is ``retrieval_eval.py``'s): it builds the KB-derived
 calibration examples exactly as ``retrieval.calibration.fit`` does (default models and classifier extra model), the
@@ -13,7 +14,9 @@ writes them to ``OUT/SUITE.pkl`` (default ``/tmp/tier0-lab``; a local cache this
 (the product uses seed 7) to show how much the threshold moves by chance. Both print, per setting: R@1, correct- and
 wrong-answer rates at the default 3 % target, the threshold, and the best correct rate any threshold gives at
 <= 5 % wrong (hindsight) — the numbers ``retrieval_eval.py`` prints, reproduced exactly at the defaults
-(banking77-en: 0.892 / 0.325 / 0.009, hindsight 0.667). ``bench/tried/calibration_features.py`` builds on it.
+(banking77-en: 0.892 / 0.325 / 0.009, hindsight 0.667). ``cost`` answers the question the other way round: the
+share of wrong answers the best possible threshold has to accept for the bot to answer ``--correct`` of the in-KB
+questions rightly (issue #4's targets by default). ``bench/tried/calibration_features.py`` builds on it.
 """
 
 from __future__ import annotations
@@ -178,6 +181,24 @@ def run(d: dict, names: Optional[Sequence[str]] = None, examples: Optional[Seque
     }, coefs
 
 
+TARGETS = {"stackfaq-en": 0.92, "covidfaq-en": 0.30, "cnil-fr": 0.35, "clinc150-en": 0.60, "banking77-en": 0.70,
+           "sample": 0.90}  # issue #4's correct-answer targets
+
+
+def cost(d: dict, correct: float) -> str:
+    """The wrong-answer rate of the best threshold (in hindsight) that answers ``correct`` of the in-KB cases right."""
+    prob, _ = fit_model(d["examples"], feature_names(d))
+    top = tops(d["cases"], prob, d["classifier"])
+    n_in = sum(1 for c in d["cases"] if c["expected"])
+    right = wrong = 0
+    for k, i in enumerate(np.argsort([-p for _, p in top], kind="stable"), 1):
+        right += top[i][0] == d["cases"][i]["expected"]
+        wrong += top[i][0] != d["cases"][i]["expected"]
+        if right >= correct * n_in:
+            return f"{correct:.0%} correct needs {wrong}/{k} = {wrong / k:.1%} wrong answers (threshold {top[i][1]:.3f})"
+    return f"{correct:.0%} correct is never reached (R@1 below it)"
+
+
 def with_classifier(d: dict, oof: Sequence[Dict[str, float]], model: Optional[clf.ArticleClassifier] = None,
                     case_x: Optional[np.ndarray] = None) -> Tuple[List[dict], List[dict]]:
     """The cached examples (and cases, when ``model`` and ``case_x`` are given) with ``clf`` / ``clf_gap`` from other
@@ -207,19 +228,22 @@ def with_classifier(d: dict, oof: Sequence[Dict[str, float]], model: Optional[cl
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["cache", "shares", "seeds"])
+    ap.add_argument("command", choices=["cache", "shares", "seeds", "cost"])
     ap.add_argument("suites", nargs="+")
     ap.add_argument("--index-cache", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--shares", default="0.5,0.33")
+    ap.add_argument("--correct", type=float, default=None, help="cost: the correct-answer rate (default: issue #4's)")
     args = ap.parse_args()
     for name in args.suites:
         if args.command == "cache":
             build_cache(name, args.index_cache, args.out)
             continue
         d = load(name, args.out)
-        if args.command == "shares":
+        if args.command == "cost":
+            print(name, cost(d, args.correct if args.correct is not None else TARGETS.get(name, 0.5)), flush=True)
+        elif args.command == "shares":
             for share in (0.5, 0.45, 0.4, 0.375, 0.35, 0.33, 0.3, 0.25, 0.2):
                 print(name, f"share={share}", run(d, share=share)[0], flush=True)
         else:
