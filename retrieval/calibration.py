@@ -593,7 +593,7 @@ def confusions(positives: Sequence[Tuple[CalibrationExample, Candidate]], floor:
 
 # Two articles of the same language whose titles, or whose answers (first body chunks), are at least this alike (cosine,
 # mean over the search models) are reported as near-duplicates: the bot cannot tell them apart, so neither can be
-# answered confidently. Measured on the public KBs (bench/RESULTS.md): covidfaq's pet / food / "what is COVID-19"
+# answered confidently. Measured on the public KBs (bench/RESULTS.md): covidfaq's pet / pregnancy / "what is COVID-19"
 # pairs and cnil-fr's articles published twice score 0.93-1.0; the sample KB's closest same-language pair 0.87.
 DUPLICATE_SIMILARITY = 0.93
 MAX_DUPLICATES = 20
