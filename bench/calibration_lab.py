@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from retrieval_eval import load_suite  # noqa: E402
+from retrieval_eval import best_at, load_suite  # noqa: E402
 
 from retrieval import calibration  # noqa: E402
 from retrieval import classifier as clf  # noqa: E402
@@ -141,17 +141,8 @@ def tops(items: Sequence[dict], prob, reorder: bool) -> List[Tuple[Optional[str]
 
 
 def hindsight(cases: Sequence[dict], top: Sequence[Tuple[Optional[str], float]], max_wrong: float = 0.05) -> float:
-    order = np.argsort([-p for _, p in top], kind="stable")
-    n_in = sum(1 for c in cases if c["expected"])
-    best = correct = wrong = 0
-    for k, i in enumerate(order, 1):
-        if top[i][0] == cases[i]["expected"]:
-            correct += 1
-        else:
-            wrong += 1
-        if wrong / k <= max_wrong:
-            best = max(best, correct)
-    return best / max(1, n_in)
+    """``retrieval_eval.best_at`` on the cached cases: the best correct rate any threshold gives at <= max_wrong."""
+    return best_at(np.array([p for _, p in top]), [a for a, _ in top], [c["expected"] for c in cases], max_wrong)[0]
 
 
 def run(d: dict, names: Optional[Sequence[str]] = None, examples: Optional[Sequence[dict]] = None,
@@ -199,18 +190,20 @@ def cost(d: dict, correct: float) -> str:
     return f"{correct:.0%} correct is never reached (R@1 below it)"
 
 
+def clf_features(probs: Dict[str, float], article: str) -> Dict[str, float]:
+    """``clf`` and ``clf_gap`` of one article, as ``retrieval.classifier.set_features`` sets them on candidates."""
+    ordered = sorted(probs.values(), reverse=True)
+    best, second = (ordered + [0.0, 0.0])[:2]
+    p = probs.get(article, 0.0)
+    return {"clf": p, "clf_gap": p - (second if p >= best else best)}
+
+
 def with_classifier(d: dict, oof: Sequence[Dict[str, float]], model: Optional[clf.ArticleClassifier] = None,
                     case_x: Optional[np.ndarray] = None) -> Tuple[List[dict], List[dict]]:
     """The cached examples (and cases, when ``model`` and ``case_x`` are given) with ``clf`` / ``clf_gap`` from other
     classifier probabilities: ``oof[i]`` for phrasing i (its "article left out" twin renormalised without it)."""
     def feats(cands: Cands, probs: Dict[str, float]) -> Cands:
-        ordered = sorted(probs.values(), reverse=True)
-        best, second = (ordered + [0.0, 0.0])[:2]
-        out = []
-        for a, lang, f in cands:
-            p = probs.get(a, 0.0)
-            out.append((a, lang, dict(f, clf=p, clf_gap=p - (second if p >= best else best))))
-        return out
+        return [(a, lang, dict(f, **clf_features(probs, a))) for a, lang, f in cands]
 
     ex = d["examples"]
     if len(ex) != 2 * len(d["phr_labels"]):

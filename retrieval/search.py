@@ -268,11 +268,11 @@ class SearchIndex:
                 vectors = self.unit_vectors([first[(a, kind)] for a in have])
                 unit = [m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
                         for m in (np.asarray(v, dtype="float64") for v in vectors)]
-                for start in range(0, len(have), block):
-                    sims = np.mean([m[start:start + block] @ m.T for m in unit], axis=0)
-                    for i, j in zip(*np.nonzero(sims >= floor)):
-                        a, b = have[start + int(i)], have[int(j)]
-                        if a < b and float(sims[i, j]) > best.get((a, b), (-1.0,))[0]:
+                for start in range(0, len(have), block):  # each row against the rows after it: every pair once
+                    sims = np.mean([m[start:start + block] @ m[start:].T for m in unit], axis=0)
+                    for i, j in zip(*np.nonzero(np.triu(sims, 1) >= floor)):
+                        a, b = have[start + int(i)], have[start + int(j)]
+                        if float(sims[i, j]) > best.get((a, b), (-1.0,))[0]:
                             best[(a, b)] = (float(sims[i, j]), part)
             pairs = [(sim, a, b, part) for (a, b), (sim, part) in best.items()]
             return sorted(pairs, key=lambda t: (-round(t[0], 6), t[1], t[2]))  # ties: last bits differ by block

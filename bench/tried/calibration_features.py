@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from calibration_lab import OUT, feature_names, load, run, with_classifier  # noqa: E402
+from calibration_lab import OUT, clf_features, feature_names, load, run, with_classifier  # noqa: E402
 from retrieval_eval import load_suite  # noqa: E402
 
 from retrieval import calibration  # noqa: E402
@@ -68,10 +68,8 @@ def agreement(name, d):
     def feats(probs_list, a):
         f = {}
         for m, probs in enumerate(probs_list):
-            ordered = sorted(probs.values(), reverse=True)
-            best, second = (ordered + [0.0, 0.0])[:2]
-            p = probs.get(a, 0.0)
-            f[f"clf{m}"], f[f"clf{m}_gap"] = p, p - (second if p >= best else best)
+            one = clf_features(probs, a)
+            f[f"clf{m}"], f[f"clf{m}_gap"] = one["clf"], one["clf_gap"]
         ps = [f[f"clf{m}"] for m in range(len(probs_list))]
         f["clf_min"], f["clf_gmean"] = min(ps), float(np.prod(ps) ** (1 / len(ps)))
         return f
