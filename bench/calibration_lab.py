@@ -77,7 +77,7 @@ def build_cache(name: str, index_cache: Optional[Path], out: Path) -> Path:
             if model is not None:
                 clf.set_features(cands, model.proba(clf.query_vector(list(q.vectors) + [extra_vectors[n][i] for n in
                                                                                          model.extra])))
-            cases.append({"text": texts[i], "lang": langs[i], "expected": r["expect"].get("answer"),
+            cases.append({"text": texts[i], "lang": langs[i], "expected": r["expected"],
                           "cands": _dump(cands)})
         units = calibration.phrasings(index)
         data = {
@@ -162,9 +162,9 @@ def run(d: dict, names: Optional[Sequence[str]] = None, examples: Optional[Seque
         target, np.array([weight if ex["expected"] is None else 1.0 for ex in examples]))
     n_in = sum(1 for c in cases if c["expected"])
     given = [(c, a) for c, (a, p) in zip(cases, ct) if p >= thr]
-    correct = sum(1 for c, a in given if a == c["expected"])
+    correct = sum(1 for c, a in given if a in c["expected"])
     return {
-        "r1": round(sum(1 for c, (a, _) in zip(cases, ct) if c["expected"] and a == c["expected"]) / max(1, n_in), 3),
+        "r1": round(sum(1 for c, (a, _) in zip(cases, ct) if a in c["expected"]) / max(1, n_in), 3),
         "correct": round(correct / max(1, n_in), 3),
         "wrong": round((len(given) - correct) / max(1, len(given)), 3),
         "threshold": round(thr, 3),
@@ -183,8 +183,8 @@ def cost(d: dict, correct: float) -> str:
     n_in = sum(1 for c in d["cases"] if c["expected"])
     right = wrong = 0
     for k, i in enumerate(np.argsort([-p for _, p in top], kind="stable"), 1):
-        right += top[i][0] == d["cases"][i]["expected"]
-        wrong += top[i][0] != d["cases"][i]["expected"]
+        right += top[i][0] in d["cases"][i]["expected"]
+        wrong += top[i][0] not in d["cases"][i]["expected"]
         if right >= correct * n_in:
             return f"{correct:.0%} correct needs {wrong}/{k} = {wrong / k:.1%} wrong answers (threshold {top[i][1]:.3f})"
     return f"{correct:.0%} correct is never reached (R@1 below it)"

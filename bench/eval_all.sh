@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Replay every public suite in ../shared/eval/public and the sample suite through `tier0 eval`, two suites at a
-# time (one per core; each process runs torch on one thread). JSON reports go to bench/out/eval-<suite>.json.
+# Replay every public suite in ../shared/eval/public, the sample suite, sample-plain (the sample KB without its
+# alternate questions) and our own plain KBs (data/plain/*) through `tier0 eval`, two suites at a time (one per core;
+# each process runs torch on one thread). Suite names are resolved by bench/suites.py. JSON reports go to
+# bench/out/eval-<suite>.json.
 # Usage (from the repository root, after `make install`):  bash bench/eval_all.sh [SUITE ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +15,12 @@ if [ ${#suites[@]} -eq 0 ]; then
   for d in $(wc -l "$shared"/*/cases.jsonl | sort -rn | awk '$2 != "total" {print $2}'); do
     suites+=("$(basename "$(dirname "$d")")")
   done
-  suites+=(sample)
+  suites+=(sample sample-plain)
+  for d in data/plain/*/; do suites+=("$(basename "$d")"); done
 fi
 run_one() {
   s=$1; shared=$2
-  if [ "$s" = sample ]; then kb=data/sample_kb; cases=data/sample_cases.jsonl
-  else kb="$shared/$s/kb"; cases="$shared/$s/cases.jsonl"; fi
+  read -r kb cases < <(TIER0_EVAL_DIR="$shared" .venv/bin/python bench/suites.py "$s")
   .venv/bin/tier0 eval --kb "$kb" --cases "$cases" --json "bench/out/eval-$s.json" 2>"bench/out/eval-$s.log" \
     | grep -v '^report:' | sed "s/^[^:]*:/$s:/"
 }

@@ -13,7 +13,6 @@ best correct rate any single threshold on the calibrated probability would give 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -23,25 +22,24 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from knowledge_base.markdown import parse_article  # noqa: E402
 from retrieval import calibration  # noqa: E402
 from retrieval.embedder import load_embedder  # noqa: E402
 from retrieval.search import SearchIndex  # noqa: E402
 from tier0.config import DEFAULT_CLASSIFIER_EXTRA_MODELS, DEFAULT_EMBEDDING_MODELS  # noqa: E402
 from tier0.text import detect_language  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "eval" / "public"
+from suites import SHARED  # noqa: E402
 
 
 def load_suite(name: str):
-    if name == "sample":
-        kb, cases = REPO / "data" / "sample_kb", REPO / "data" / "sample_cases.jsonl"
-    else:
-        kb, cases = SHARED / name / "kb", SHARED / name / "cases.jsonl"
-    arts = [parse_article(p.read_text(encoding="utf-8"), str(p)) for p in sorted(kb.glob("*.md"))]
-    rows = [json.loads(line) for line in cases.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if len(r["turns"]) == 1 and ("answer" in r["expect"] or r["expect"].get("no_answer"))]
+    """A suite's articles and single-turn cases (bench/suites.py); each case's ``expected`` is a list of ids."""
+    import suites
+
+    arts, rows = suites.load(name)
+    for r in rows:
+        r["expected"] = suites.expected(r)
     return arts, rows
 
 
@@ -51,7 +49,7 @@ def best_at(probs, tops, expected, max_wrong=0.05):
     best = (0.0, 1.0)
     correct = wrong = 0
     for k, i in enumerate(order, 1):
-        if tops[i] == expected[i]:
+        if tops[i] in (expected[i] or ()):
             correct += 1
         else:
             wrong += 1
@@ -96,15 +94,15 @@ def main() -> int:
                 p = cands[0].score if cands else 0.0
                 probs.append(p)
                 tops.append(cands[0].article_id if cands else None)
-                expected.append(r["expect"].get("answer"))
+                expected.append(r["expected"])
                 answered.append(cal is not None and p >= cal.threshold(lang))
             q_ms = (time.perf_counter() - t0) / max(1, len(rows)) * 1000
         probs = np.array(probs)
         n_ans = sum(1 for e in expected if e)
-        r1 = sum(1 for t, e in zip(tops, expected) if e and t == e) / max(n_ans, 1)
+        r1 = sum(1 for t, e in zip(tops, expected) if t in e) / max(n_ans, 1)
         given = [i for i, a in enumerate(answered) if a]
-        correct = sum(1 for i in given if tops[i] == expected[i]) / max(n_ans, 1)
-        wrong = sum(1 for i in given if tops[i] != expected[i]) / max(len(given), 1)
+        correct = sum(1 for i in given if tops[i] in expected[i]) / max(n_ans, 1)
+        wrong = sum(1 for i in given if tops[i] not in expected[i]) / max(len(given), 1)
         best, thr = best_at(probs, tops, expected)
         print(
             f"{name:14} {r1:6.3f} {correct:8.3f} {wrong:7.3f} {best:8.3f} {thr:6.3f} {fit_s:6.1f} {q_ms:6.1f}"

@@ -52,6 +52,11 @@ def load_cases(path: Path) -> List[Case]:
         unknown = set(expect) - EXPECT_KEYS
         if unknown:
             raise InvalidInput(f"{path}:{n}: unknown expect key(s) {sorted(unknown)}")
+        answer = expect.get("answer")
+        if "answer" in expect and not (
+                (isinstance(answer, str) and answer) or (isinstance(answer, list) and answer
+                                                         and all(isinstance(a, str) and a for a in answer))):
+            raise InvalidInput(f"{path}:{n}: 'answer' must be an article id or a non-empty list of article ids")
         if "priority_at_least" in expect and expect["priority_at_least"] not in PRIORITIES:
             raise InvalidInput(f"{path}:{n}: priority_at_least must be one of {', '.join(PRIORITIES)}")
         seen.add(cid)
@@ -61,10 +66,30 @@ def load_cases(path: Path) -> List[Case]:
     return cases
 
 
+def expected_articles(expect: Dict[str, Any]) -> List[str]:
+    """The articles that answer a case: ``answer`` is an id or a list of ids, any of which is right."""
+    a = expect.get("answer")
+    return [] if a is None else [a] if isinstance(a, str) else list(a)
+
+
+def answered_right(expect: Dict[str, Any], outcome: Dict[str, Any]) -> bool:
+    return outcome.get("type") == "answer" and outcome.get("article_id") in expected_articles(expect)
+
+
+MAX_SUGGESTIONS = 3  # a suggestion hit: an expected article among at most this many options
+
+
+def suggestion_hit(expect: Dict[str, Any], outcome: Dict[str, Any]) -> bool:
+    """The bot offered the article as one of at most three options: the customer gets it in one click."""
+    options = outcome.get("options") or []
+    return (outcome.get("type") == "clarify" and 0 < len(options) <= MAX_SUGGESTIONS
+            and any(o in expected_articles(expect) for o in options))
+
+
 def judge(expect: Dict[str, Any], outcome: Dict[str, Any], ticket: Optional[Dict[str, Any]]) -> bool:
     ok = True
     if "answer" in expect:
-        ok &= outcome.get("type") == "answer" and outcome.get("article_id") == expect["answer"]
+        ok &= answered_right(expect, outcome)
     if expect.get("no_answer"):
         ok &= outcome.get("type") != "answer"
     if expect.get("handoff"):
@@ -81,14 +106,13 @@ def judge(expect: Dict[str, Any], outcome: Dict[str, Any], ticket: Optional[Dict
 def metrics(results: List[Dict[str, Any]]) -> Dict[str, Any]:
     exp_answer = [r for r in results if "answer" in r["expect"]]
     answers = [r for r in results if r["outcome"]["type"] == "answer"]
-    wrong = [
-        r
-        for r in answers
-        if r["expect"].get("no_answer") or r["outcome"].get("article_id") != r["expect"].get("answer")
-    ]
+    wrong = [r for r in answers if r["expect"].get("no_answer") or not answered_right(r["expect"], r["outcome"])]
     exp_handoff = [r for r in results if r["expect"].get("handoff")]
     exp_none = [r for r in results if r["expect"].get("no_answer")]
-    top1 = [r for r in exp_answer if r.get("top1") == r["expect"]["answer"]]
+    top1 = [r for r in exp_answer if r.get("top1") in expected_articles(r["expect"])]
+    correct = sum(1 for r in exp_answer if answered_right(r["expect"], r["outcome"]))
+    hits = sum(1 for r in exp_answer if suggestion_hit(r["expect"], r["outcome"]))
+    idle = sum(1 for r in exp_none if r["outcome"]["type"] == "clarify" and r["outcome"].get("options"))
 
     def rate(n: int, d: int) -> Optional[float]:
         return round(n / d, 4) if d else None
@@ -100,17 +124,16 @@ def metrics(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         "cases": len(results),
         "passed": sum(r["passed"] for r in results),
         "pass_rate": rate(sum(r["passed"] for r in results), len(results)),
-        "correct_answer_rate": rate(
-            sum(1 for r in exp_answer if r["outcome"].get("article_id") == r["expect"]["answer"]
-                and r["outcome"]["type"] == "answer"),
-            len(exp_answer),
-        ),
+        "correct_answer_rate": rate(correct, len(exp_answer)),
         "wrong_answer_rate": rate(len(wrong), len(answers)),
         "answers_given": len(answers),
         "wrong_answers": len(wrong),
         "handoff_recall": rate(sum(1 for r in exp_handoff if r["ticket"] is not None), len(exp_handoff)),
         "no_answer_accuracy": rate(sum(1 for r in exp_none if r["outcome"]["type"] != "answer"), len(exp_none)),
         "r_at_1": rate(len(top1), len(exp_answer)),
+        "suggestion_hits": rate(hits, len(exp_answer)),
+        "self_service_rate": rate(correct + hits, len(exp_answer)),
+        "idle_suggestions": rate(idle, len(exp_none)),
         "outcomes": by_type,
     }
 
@@ -140,7 +163,7 @@ def curve(results: List[Dict[str, Any]], system: str) -> List[Dict[str, float]]:
     n_expect = sum(1 for r in rows if "answer" in r["expect"])
     scored = sorted(
         ((float(r["scores"][system][1]), r["scores"][system][0] is not None
-          and r["scores"][system][0] == r["expect"].get("answer")) for r in rows if r["scores"][system][0]),
+          and r["scores"][system][0] in expected_articles(r["expect"])) for r in rows if r["scores"][system][0]),
         key=lambda t: -t[0],
     )
     points: List[Dict[str, float]] = []
@@ -171,7 +194,7 @@ def baselines(results: List[Dict[str, Any]], max_wrong: float = 0.05) -> Dict[st
     for system in ("bm25", "dense", "tier0"):
         best = best_point(curve(results, system), max_wrong)
         out[system] = {
-            "r_at_1": round(sum(1 for r in exp_answer if r["scores"][system][0] == r["expect"]["answer"])
+            "r_at_1": round(sum(1 for r in exp_answer if r["scores"][system][0] in expected_articles(r["expect"]))
                             / len(exp_answer), 4),
             "best_correct": round(best["correct"], 4) if best else 0.0,
             "best_wrong": round(best["wrong"], 4) if best else None,
@@ -223,6 +246,8 @@ def format_metrics(name: str, m: Dict[str, Any]) -> str:
     return (
         f"{name}: {m['cases']} cases, passed {pct(m['pass_rate'])} | correct answers {pct(m['correct_answer_rate'])}"
         f" | wrong answers {pct(m['wrong_answer_rate'])} ({m['wrong_answers']}/{m['answers_given']})"
+        f" | suggestion hits {pct(m['suggestion_hits'])} | self-service {pct(m['self_service_rate'])}"
+        f" | idle suggestions {pct(m['idle_suggestions'])}"
         f" | hand-off recall {pct(m['handoff_recall'])} | no-answer accuracy {pct(m['no_answer_accuracy'])}"
         f" | R@1 {pct(m['r_at_1'])} | {m['seconds']}s"
     ) + "".join(
