@@ -2,7 +2,8 @@
 # Replay every public suite in ../shared/eval/public, the sample suite, sample-plain (the sample KB without its
 # alternate questions) and our own plain KBs (data/plain/*) through `tier0 eval`, two suites at a time (one per core;
 # each process runs torch on one thread). Suite names are resolved by bench/suites.py. JSON reports go to
-# bench/out/eval-<suite>.json.
+# bench/out/eval-<suite>.json. A suite the day-one prior (retrieval/prior.json) learnt from is graded with the prior
+# learnt without it (bench/priors/prior-without-<suite>.json): no suite grades a prior that saw it.
 # Usage (from the repository root, after `make install`):  bash bench/eval_all.sh [SUITE ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,9 @@ fi
 run_one() {
   s=$1; shared=$2
   read -r kb cases < <(TIER0_EVAL_DIR="$shared" .venv/bin/python bench/suites.py "$s")
+  # a suite the day-one prior learnt from is graded by the prior learnt without it (bench/prior_lab.py)
+  if [ -f "bench/priors/prior-without-$s.json" ]; then export TIER0_PRIOR_FILE="$PWD/bench/priors/prior-without-$s.json"
+  else unset TIER0_PRIOR_FILE; fi
   .venv/bin/tier0 eval --kb "$kb" --cases "$cases" --json "bench/out/eval-$s.json" 2>"bench/out/eval-$s.log" \
     | grep -v '^report:' | sed "s/^[^:]*:/$s:/"
 }

@@ -94,6 +94,18 @@ def cmd_calibrate(args) -> int:
         used = "reads" if cal.classifier.extra else "does not read"
         print(f"article classifier: {used} {', '.join(cal.extra_offered)} ({oof}; TIER0_CLASSIFIER_EXTRA_MODELS)")
     print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
+    by_lang = cal.stats.get("queries_by_language", {})
+    for lang in cal.prior_langs:
+        where = "any other language" if lang == "*" else lang
+        have = "" if lang == "*" else f"{by_lang.get(lang, 0)} titles and phrasings, "
+        print(f"day one in {where}: the bot answers with the prior learnt across KBs (threshold "
+              f"{cal.thresholds[lang]:.3f}; {have}not enough for a threshold of this KB's own). It suggests up to "
+              f"three articles when unsure. Alternate questions in the customers' words (`questions:`) and "
+              f"'did this help?' answers let the KB set its own threshold")
+    if cal.unreached:
+        print("articles none of their own titles or phrasings finds first (add a phrasing in the customers' words, "
+              "or make the title specific):")
+        print("  " + ", ".join(cal.unreached))
     never = sorted(k for k, v in cal.thresholds.items() if v >= 1.0 and k != "*")
     if cal.thresholds.get("*", 0.0) >= 1.0:
         never.append("any other language" if never else "any language")

@@ -66,6 +66,13 @@ class ConversationEngine:
             store.update(conversation_id, status="bot", low_confidence_streak=0)
 
         t0 = time.perf_counter()
+        picked = self.services.turns.picked_option(conversation_id, text, lang)
+        if picked is not None:  # a click on a suggested article: answered from it, no intent to read
+            messages, outcome = self._collect(conversation_id, picked.as_rasa())
+            log.info("bot.turn conversation=%s outcome=picked ms=%.1f", conversation_id,
+                     (time.perf_counter() - t0) * 1000)
+            return TurnResult(conversation_id, lang, messages, outcome, None)
+
         from rasa.core.channels.channel import UserMessage
 
         from bot.rasa_runtime import collecting_channel

@@ -3,7 +3,8 @@
 An answer is labelled by what happened right after it:
 
 * **helped** — the customer said yes to "did that answer your question?" (the bot's reply is marked
-  ``outcome.feedback == "helpful"``);
+  ``outcome.feedback == "helpful"``); an article the customer picked among the bot's suggestions is labelled the
+  same way, for the question those suggestions answered;
 * **did not help** — the customer's next turn handed the conversation off with reason ``not_helpful`` ("that didn't
   help", or no to the follow-up question), or an agent flagged the answer as wrong from the desk (a flag overrides a
   customer's yes).
@@ -67,7 +68,7 @@ def _turns(s, since) -> List[list]:
 def _questions(turns: List[list], limit: int) -> List[Question]:
     asked = sorted(
         ((t[6], t[1]) for t in turns
-         if t[1][0] and (t[2].get("type") in ("answer", "clarify")
+         if t[1][0] and not t[2].get("chosen") and (t[2].get("type") in ("answer", "clarify")
                          or (t[2].get("type") == "handoff" and t[2].get("reason") in SEARCH_HANDOFFS))),
         key=lambda pair: pair[0],
     )
@@ -88,6 +89,11 @@ def _labelled(turns: List[list], flagged: Set[int], limit: int) -> List[Feedback
     for i, (conv, q, outcome, source_mid, article, at, _) in enumerate(turns):
         if outcome.get("type") != "answer" or source_mid is None or not article or q is None:
             continue
+        if outcome.get("chosen"):  # picked among suggestions: the question is the one the suggestions answered
+            before = turns[i - 1] if i and turns[i - 1][0] == conv else None
+            if before is None or before[2].get("type") != "clarify":
+                continue
+            q = before[1]
         after = turns[i + 1][2] if i + 1 < len(turns) and turns[i + 1][0] == conv else {}
         if source_mid in flagged:
             helpful: Optional[bool] = False

@@ -23,14 +23,19 @@ CATALOG = {
         "fr": "Je ne suis pas sûr d'avoir compris. Pouvez-vous reformuler votre question avec un peu plus de "
         "détails ? Vous pouvez aussi demander à parler à un conseiller.",
     },
-    "clarify_rephrase_option": {
-        "en": "I'm not sure I understood. Is your question about this? Otherwise, please rephrase.",
-        "fr": "Je ne suis pas sûr d'avoir compris. Votre question porte-t-elle sur ce sujet ? Sinon, reformulez-la.",
+    "suggest_one": {
+        "en": "This article may answer your question:",
+        "fr": "Cet article peut répondre à votre question :",
     },
-    "clarify_rephrase_options": {
-        "en": "I'm not sure I understood. Is your question about one of these? Otherwise, please rephrase.",
-        "fr": "Je ne suis pas sûr d'avoir compris. Votre question porte-t-elle sur l'un de ces sujets ? "
-        "Sinon, reformulez-la.",
+    "suggest_many": {
+        "en": "These articles may answer your question:",
+        "fr": "Ces articles peuvent répondre à votre question :",
+    },
+    "clarify_none": {
+        "en": "Sorry about that. Could you tell me a little more, in other words? If I still can't find it, "
+        "I will pass you to a person.",
+        "fr": "Désolé. Pouvez-vous m'en dire un peu plus, avec d'autres mots ? Si je ne trouve toujours pas, "
+        "je vous passe un conseiller.",
     },
     "handoff": {
         "en": "I'm passing your conversation to our {team} team. A person will reply here in this chat. "

@@ -16,7 +16,7 @@ from knowledge_base.service import KnowledgeBase
 from retrieval.decision import HANDOFF_INTENTS, Decision, DecisionPolicy, Signals, decide
 from retrieval.search import Candidate, SearchIndex
 from tier0.conversations import ConversationStore
-from tier0.text import tokens
+from tier0.text import normalize, tokens
 
 log = logging.getLogger("tier0.bot")
 
@@ -28,6 +28,10 @@ CALIBRATED_CLARIFY_MARGIN = 0.10
 CALIBRATED_OPTION_FLOOR = 0.15
 CALIBRATED_TOPIC_THRESHOLD = 0.3
 CALIBRATED_TOPIC_FLOOR = 0.1
+# Where the day-one prior scores (a language the KB gave no threshold of its own), being unsure is the bot's usual
+# state, and suggesting is how it helps: an article with a one-in-twenty chance of answering is worth a click
+# (bench/RESULTS.md: self-service and idle suggestions at 0.15 / 0.05 / 0.02).
+PRIOR_OPTION_FLOOR = 0.05
 
 
 @dataclass
@@ -42,6 +46,19 @@ class BotReply:
     messages: List[BotMessage]
     outcome: Dict[str, Any]
     tried: List[Dict[str, Any]] = field(default_factory=list)  # candidates the bot considered this turn
+
+    def as_rasa(self) -> List[Dict[str, Any]]:
+        """The messages as Rasa's collecting channel hands them over (what the custom actions send): the engine reads
+        one shape whether a turn went through Rasa or not (a click on a suggested article)."""
+        return [{"text": m.text, "buttons": m.buttons or None, "custom": {"tier0": payload}}
+                for m, payload in zip(self.messages, self.payloads())]
+
+    def payloads(self) -> List[Dict[str, Any]]:
+        """What travels with each message: its sources, and with the last one the turn's outcome and candidates."""
+        out: List[Dict[str, Any]] = [{"sources": m.sources} for m in self.messages]
+        if out:
+            out[-1].update(outcome=self.outcome, tried=self.tried)
+        return out
 
 
 @dataclass
@@ -90,10 +107,30 @@ class TurnService:
             self.policy,
             answer_threshold=t,
             clarify_margin=CALIBRATED_CLARIFY_MARGIN,
-            option_floor=CALIBRATED_OPTION_FLOOR,
+            option_floor=PRIOR_OPTION_FLOOR if cal.uses_prior(lang) else CALIBRATED_OPTION_FLOOR,
             topic_threshold=min(t, CALIBRATED_TOPIC_THRESHOLD),
             topic_floor=CALIBRATED_TOPIC_FLOOR,
         )
+
+    def picked_option(self, conversation_id: str, text: str, language: str) -> Optional[BotReply]:
+        """A click on one of the articles the bot just suggested (the widget sends the button's payload, its title):
+        the answer from that article, with "did this help?". None when ``text`` is not one of the last options.
+
+        Decided before Rasa: a title is not a customer's wording ("Contact us" would read as a request for a
+        person), and the customer has already said which article they mean.
+        """
+        last = next((m for m in reversed(self.conversations.transcript(conversation_id))
+                     if m["sender"] == "bot" and m["data"].get("outcome")), None)
+        if last is None or last["data"]["outcome"].get("type") != "clarify":
+            return None
+        wanted = normalize(text).strip(" ?!.")
+        picked = next((src for src in last["data"].get("sources") or []
+                       if normalize(src.get("title", "")).strip(" ?!.") == wanted), None)
+        if picked is None or self.kb.get(picked["article_id"]) is None:
+            return None
+        self.conversations.update(conversation_id, low_confidence_streak=0)
+        ctx = TurnContext(conversation_id, text, None, 1.0, language)
+        return self._answer(ctx, picked, float(picked.get("score", 0.0)), [], chosen=True)
 
     def answer_question(self, ctx: TurnContext) -> BotReply:
         conv = self.conversations.get(ctx.conversation_id)
@@ -116,8 +153,15 @@ class TurnService:
         return self._render(ctx, decision, candidates)
 
     def feedback(self, ctx: TurnContext) -> BotReply:
-        """yes / no after the bot's last reply."""
-        last = (self.conversations.last_bot_data(ctx.conversation_id, "outcome") or {}).get("type")
+        """yes / no after the bot's last reply. "None of these" to suggested articles asks the customer to say it
+        in other words first (the next unsure turn hands off); a no to an answer, or to that request, hands off."""
+        outcome = self.conversations.last_bot_data(ctx.conversation_id, "outcome") or {}
+        last = outcome.get("type")
+        if ctx.intent == "deny" and last == "clarify" and outcome.get("options"):
+            conv = self.conversations.get(ctx.conversation_id)
+            self.conversations.update(ctx.conversation_id, low_confidence_streak=max(1, conv.low_confidence_streak))
+            return BotReply([BotMessage(say("clarify_none", ctx.language))],
+                            {"type": "clarify", "confidence": outcome.get("confidence", 0.0), "options": []})
         if ctx.intent == "deny" and last in ("answer", "clarify"):
             reason = "not_helpful" if last == "answer" else "low_confidence"
             return self._handoff_reply(ctx, reason, confidence=None, candidates=[], queue=None, category=None)
@@ -129,14 +173,7 @@ class TurnService:
     def _render(self, ctx: TurnContext, d: Decision, candidates: List[Candidate]) -> BotReply:
         lang = ctx.language
         if d.kind == "answer":
-            art = self.kb.get(d.article.article_id)
-            source = {**d.article.as_dict(), "url": f"/api/articles/{art.id}"}
-            text = f"{say('answer_intro', lang)}\n\n**{art.title}**\n\n{excerpt(art.body)}"
-            return BotReply(
-                [BotMessage(text, sources=[source]), BotMessage(say("answer_followup", lang))],
-                {"type": "answer", "article_id": art.id, "confidence": round(d.confidence, 4)},
-                tried=[c.as_dict() for c in candidates],
-            )
+            return self._answer(ctx, d.article.as_dict(), d.confidence, candidates)
         if d.kind == "clarify":
             buttons = [{"title": c.title, "payload": c.title} for c in d.options]
             if d.options:  # and a way out: "none of these" is a "no" to the clarification (a hand-off)
@@ -145,7 +182,7 @@ class TurnService:
                 if not d.low_confidence:
                     key = "clarify_choice"
                 else:
-                    key = "clarify_rephrase_option" if len(d.options) == 1 else "clarify_rephrase_options"
+                    key = "suggest_one" if len(d.options) == 1 else "suggest_many"
             else:
                 key = "clarify_rephrase"
             return BotReply(
@@ -165,6 +202,18 @@ class TurnService:
             queue=d.queue,
             category=d.article.category if d.article is not None and d.queue else None,
         )
+
+    def _answer(self, ctx: TurnContext, source: Dict[str, Any], confidence: float, candidates: List[Candidate],
+                chosen: bool = False) -> BotReply:
+        lang = ctx.language
+        art = self.kb.get(source["article_id"])
+        source = {**source, "url": f"/api/articles/{art.id}"}
+        text = f"{say('answer_intro', lang)}\n\n**{art.title}**\n\n{excerpt(art.body)}"
+        outcome: Dict[str, Any] = {"type": "answer", "article_id": art.id, "confidence": round(confidence, 4)}
+        if chosen:
+            outcome["chosen"] = True  # picked by the customer among suggestions, not decided by the bot
+        return BotReply([BotMessage(text, sources=[source]), BotMessage(say("answer_followup", lang))], outcome,
+                        tried=[c.as_dict() for c in candidates] if candidates else [source])
 
     def _tried(self, ctx: TurnContext, reason: str, candidates: List[Candidate]) -> List[Dict[str, Any]]:
         """What the bot tried, for the ticket: the articles of the customer's problem, with their scores.

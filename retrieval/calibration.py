@@ -46,6 +46,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from retrieval import classifier as clf
+from retrieval import prior as day_one
 from retrieval.embedder import Embedder
 from retrieval.search import Candidate, Query, SearchIndex, Unit
 from tier0.text import normalize
@@ -99,7 +100,7 @@ SHARE_CEILING = 0.9
 # 0.933 -> 0.932, left out (both lose correct answers with it).
 EXTRA_GAIN = 0.01
 # Bumped whenever the way a calibration is fitted changes, so a saved one from an older tier0 is refitted on upgrade.
-VERSION = 5
+VERSION = 6
 
 
 @dataclass
@@ -343,6 +344,12 @@ class Calibrator:
     learn_share: bool = True  # whether real questions may replace it (stats: traffic, traffic_share)
     share_used: float = OUT_OF_KB_SHARE  # the share the thresholds were read with: the prior, or the learnt one
     extra_offered: List[str] = field(default_factory=list)  # extra models the classifier could read (the setting)
+    # Languages ("*": any other) whose confidence and threshold come from the day-one prior (retrieval.prior), not
+    # from this KB: its own data gave that language no threshold (too few queries, or none safe enough)
+    prior_langs: List[str] = field(default_factory=list)
+    # Articles that none of their own phrasings finds first (with that phrasing hidden): give them another phrasing
+    # in the customers' words, or a title of their own
+    unreached: List[str] = field(default_factory=list)
 
     # -- scoring -----------------------------------------------------------------------------------
     def probabilities(self, cands: Sequence[Candidate]) -> np.ndarray:
@@ -352,12 +359,24 @@ class Calibrator:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
+    def uses_prior(self, lang: Optional[str]) -> bool:
+        """Whether questions in ``lang`` are scored by the day-one prior (see :attr:`prior_langs`)."""
+        key = lang if lang in self.thresholds else "*"
+        return key in self.prior_langs and day_one.load() is not None
+
     def rank(self, cands: List[Candidate], query: Optional[Query] = None) -> List[Candidate]:
         """Set each candidate's probability (and score), re-rank the list in place by it.
 
         With a classifier, ``query`` (its vectors) gives the candidates their ``clf`` features; without a query
-        they must already carry them (calibration examples).
+        they must already carry them (calibration examples). A query in a language the KB gave no threshold of its
+        own is scored by the day-one prior, in the search's order.
         """
+        if query is not None and self.uses_prior(query.lang):
+            prior = day_one.load()
+            for c, p in zip(cands, prior.probabilities([c.features for c in cands])):
+                c.probability = float(p)
+                c.score = float(p)
+            return cands
         if self.classifier is not None and query is not None:
             clf.set_features(cands, self.classifier.proba(classifier_vector(self.classifier, query)))
         for c, p in zip(cands, self.probabilities(cands)):
@@ -392,6 +411,8 @@ class Calibrator:
                 "learn_share": self.learn_share,
                 "share_used": self.share_used,
                 "extra_offered": self.extra_offered,
+                "prior_langs": self.prior_langs,
+                "unreached": self.unreached,
             },
             indent=1,
         )
@@ -418,6 +439,8 @@ class Calibrator:
             learn_share=bool(d.get("learn_share", True)),
             share_used=float(d.get("share_used", d.get("out_of_kb_share", OUT_OF_KB_SHARE))),
             extra_offered=list(d.get("extra_offered", [])),
+            prior_langs=list(d.get("prior_langs", [])),
+            unreached=list(d.get("unreached", [])),
         )
 
 
@@ -452,7 +475,8 @@ def expected_sign(name: str) -> int:
     return 1
 
 
-def sign_constrained_fit(x: np.ndarray, y: np.ndarray, signs: Sequence[int], c: float = 1.0) -> Tuple[np.ndarray, float]:
+def sign_constrained_fit(x: np.ndarray, y: np.ndarray, signs: Sequence[int], c: float = 1.0,
+                         weights: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
     """Logistic regression whose coefficients keep their expected signs.
 
     The KB-derived examples are not the customers' questions (a title left out leaves only the body to match, for
@@ -464,7 +488,7 @@ def sign_constrained_fit(x: np.ndarray, y: np.ndarray, signs: Sequence[int], c: 
 
     active = list(range(x.shape[1]))
     while True:
-        model = LogisticRegression(C=c, max_iter=1000).fit(x[:, active], y)
+        model = LogisticRegression(C=c, max_iter=1000).fit(x[:, active], y, sample_weight=weights)
         w = model.coef_[0]
         bad = [(w[j] * signs[f], j) for j, f in enumerate(active) if signs[f] and w[j] * signs[f] < 0]
         if not bad or len(active) == 1:
@@ -548,9 +572,24 @@ def fit(
     for lang, ts in tops.items():
         if lang != "*" and len(ts) >= MIN_PER_LANGUAGE:
             cal.thresholds[lang] = threshold_of(ts)
+    # A language the KB gives fewer than MIN_PER_LANGUAGE queries (titles and phrasings), or no safe threshold, falls
+    # back to the day-one prior instead of never answering, or of reading a threshold off a handful of queries (a
+    # plain KB of 22 titles a language answered 14 % wrong so). "*" (any other language) counts every query.
+    prior = day_one.load()
+    queries = {lang: sum(1 for ex, _ in ranked_top if ex.lang == lang and ex.expected is not None) for lang in tops}
+    evidence = dict(queries)  # a labelled real answer counts as FEEDBACK_WEIGHT queries: the KB takes over with use
+    for fx in fb_examples:
+        evidence[fx.lang] = evidence.get(fx.lang, 0) + FEEDBACK_WEIGHT
+    evidence["*"] = sum(evidence.values())
+    if prior is not None:
+        for lang in sorted(set(tops) | {"*"}):
+            if evidence.get(lang, 0) < MIN_PER_LANGUAGE or cal.thresholds.get(lang, 1.0) >= 1.0:
+                cal.thresholds[lang] = prior.threshold(target)
+                cal.prior_langs.append(lang)
     cal.fingerprint = kb_fingerprint(index)
     pos = [(ex, top) for ex, top in ranked_top if ex.expected is not None]
     cal.stats = {
+        "prior": day_one.identity(),  # the day-one prior it was fitted with (retrieval.prior)
         "queries": len(pos),
         "rows": len(rows),
         "feedback_rows": len(rows) - sum(len(ex.candidates) for ex in examples),
@@ -559,6 +598,9 @@ def fit(
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
     cal.confusions = confusions(pos)
+    found = {ex.expected for ex, top in pos if top.article_id == ex.expected}
+    cal.unreached = sorted({ex.expected for ex, _ in pos} - found)[:MAX_CONFUSIONS]
+    cal.stats["unreached"] = len({ex.expected for ex, _ in pos} - found)
     cal.duplicates, cal.stats["near_duplicates"] = near_duplicates(index)
     for k, v in (inputs.accuracy if inputs is not None else {}).items():
         cal.stats[f"classifier_oof_{k}"] = round(v, 4)  # why the extra models were read or not
@@ -566,6 +608,7 @@ def fit(
     if stamped:
         cal.stats["feedback_until"] = max(stamped)
     cal.stats["traffic"] = len(traffic)  # real questions given (the most recent MAX_TRAFFIC)
+    cal.stats["queries_by_language"] = dict(sorted(queries.items()))
     if learnt is not None:
         cal.stats["traffic_share"] = round(learnt, 4)  # the estimate, before the floor and ceiling
     asked = [q.at for q in traffic if q.at]
@@ -663,7 +706,8 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
             if (saved.version == VERSION and saved.fingerprint == fp and abs(saved.target - target) < 1e-9
                     and abs(saved.out_of_kb_share - out_of_kb_share) < 1e-9 and saved.learn_share == learn_share
                     and saved.extra_offered == [e.name for e in extra_models]
-                    and saved.names == feature_names(len(index.embedders), uses_classifier(index))):
+                    and saved.names == feature_names(len(index.embedders), uses_classifier(index))
+                    and saved.stats.get("prior", "") == day_one.identity()):
                 cal = saved
                 fresh = new_feedback(saved, feedback)
                 if fresh >= REFIT_EVERY:

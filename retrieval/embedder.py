@@ -217,6 +217,17 @@ MODEL_LOCATORS: Dict[str, Callable[[], Path]] = {
 }
 
 
+# Models trained on English sentences only: their cosine says less about a question in another language (measured on
+# three French KBs, bench/RESULTS.md), so the search weighs them OFF_LANGUAGE_WEIGHT there (retrieval.search).
+ENGLISH_ONLY = {"all-minilm-l6-v2", "all-mpnet-base-v2"}
+OFF_LANGUAGE_WEIGHT = 1 / 3
+
+
+def language_weight(name: str, lang: Optional[str]) -> float:
+    """How much model ``name``'s cosine counts in the search's dense score for a question in ``lang``."""
+    return OFF_LANGUAGE_WEIGHT if name in ENGLISH_ONLY and lang not in (None, "en") else 1.0
+
+
 def resolve_model_path(name: str) -> Path:
     """A registered model name, or a local folder holding a sentence-transformers model."""
     if name in MODEL_LOCATORS:

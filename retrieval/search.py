@@ -23,7 +23,7 @@ from typing import Collection, Dict, Iterable, List, Optional, Sequence, Tuple, 
 
 import numpy as np
 
-from retrieval.embedder import Embedder
+from retrieval.embedder import Embedder, language_weight
 from retrieval.index import FaissIndex
 from retrieval.lexical import LexicalIndex, terms
 
@@ -351,9 +351,12 @@ class SearchIndex:
                 elif c > cur[1]:
                     lex[a] = (cur[0], float(c))
 
+            # an English-only model counts less for a question in another language (embedder.language_weight)
+            weights = [language_weight(e.name, q.lang) for e in self.embedders]
+
             def dense_best(a: str) -> float:
                 vals = [max(arts[a].values()) for arts in per_model if a in arts]
-                return float(np.mean(vals)) if len(vals) == len(per_model) else -1.0
+                return float(np.average(vals, weights=weights)) if len(vals) == len(per_model) else -1.0
 
             # ties (duplicate articles score exactly alike) go by article id: never by set order, which changes
             # with each process's string hashing — the same question would get a different article after a restart
@@ -376,8 +379,8 @@ class SearchIndex:
                 qs = [max(arts.get(a, {}).get("title", -1.0), arts.get(a, {}).get("question", -1.0)) for arts in
                       per_model]
                 bs = [arts.get(a, {}).get("body", -1.0) for arts in per_model]
-                f["dense_q"] = float(np.mean(qs))
-                f["dense_body"] = float(np.mean(bs))
+                f["dense_q"] = float(np.average(qs, weights=weights))
+                f["dense_body"] = float(np.average(bs, weights=weights))
                 b, c = lex.get(a, (0.0, 0.0))
                 f["lex_cov"] = c
                 f["lex_bm25"] = math.log1p(b)

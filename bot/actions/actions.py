@@ -24,12 +24,7 @@ def _context(tracker: Tracker) -> TurnContext:
 
 
 def _dispatch(dispatcher: CollectingDispatcher, reply: BotReply) -> List[Dict[Text, Any]]:
-    last = len(reply.messages) - 1
-    for i, m in enumerate(reply.messages):
-        payload: Dict[str, Any] = {"sources": m.sources}
-        if i == last:  # the outcome travels once per turn, with the last message
-            payload["outcome"] = reply.outcome
-            payload["tried"] = reply.tried
+    for m, payload in zip(reply.messages, reply.payloads()):  # the outcome travels once per turn, with the last
         dispatcher.utter_message(text=m.text, buttons=m.buttons or None, json_message={"tier0": payload})
     return []
 

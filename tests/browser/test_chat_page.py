@@ -39,5 +39,8 @@ def test_quick_replies_are_buttons_that_send_their_payload(server, page):
     expect(buttons.first).to_have_text("Delivery times and costs by country")
     buttons.last.click()
     expect(page.locator("li.msg.customer").last).to_have_text("None of these")
+    expect(page.locator("li.msg.bot").last).to_contain_text("in other words", timeout=20000)
+    page.fill("#text", "no")
+    page.press("#text", "Enter")
     expect(page.locator("li.msg.bot").last).to_contain_text(re.compile(r"T-\d+"), timeout=20000)
     expect(page.locator("body")).to_have_attribute("data-ticket", re.compile(r"T-\d+"))

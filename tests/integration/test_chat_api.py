@@ -126,8 +126,25 @@ def test_an_unsure_clarification_offers_its_guess_and_a_way_out(client, word, no
     assert message["buttons"][0]["payload"] == guess["title"]
 
     out = say(client, cid, auth, message["buttons"][-1]["payload"])  # what the widget sends on a click
+    assert out["outcome"] == {"type": "clarify", "confidence": turn["outcome"]["confidence"], "options": []}
+    assert out["ticket"] is None and not out["messages"][0]["buttons"]  # first: say it in other words
+    out = say(client, cid, auth, "no")  # nothing more to say: a person takes over
     assert out["outcome"]["type"] == "handoff" and out["ticket"]["reason"] == "low_confidence"
     assert out["ticket"]["candidates"][0]["article_id"] == turn["outcome"]["options"][0]
+
+
+def test_a_click_on_a_suggested_article_answers_from_it(client):
+    cid, auth = start(client)
+    turn = say(client, cid, auth, "commande")
+    assert turn["outcome"]["type"] == "clarify" and turn["outcome"]["options"]
+    button = turn["messages"][0]["buttons"][0]
+    out = say(client, cid, auth, button["payload"])  # the title, as the widget sends it
+    assert out["outcome"]["type"] == "answer" and out["outcome"]["chosen"] is True
+    assert out["outcome"]["article_id"] == turn["outcome"]["options"][0]
+    assert out["messages"][0]["sources"][0]["article_id"] == out["outcome"]["article_id"]
+    assert "?" in out["messages"][-1]["text"]  # did this help?
+    again = say(client, cid, auth, button["payload"])  # the same words once the options are gone: a question
+    assert "chosen" not in again["outcome"]
 
 
 def test_refund_topic_goes_to_billing_without_an_answer(client):

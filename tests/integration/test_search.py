@@ -311,3 +311,62 @@ def test_a_title_only_kb_never_loads_the_classifier_extra_model(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def _strip_questions(folder, out, langs=("en", "fr")):
+    """A copy of ``folder`` whose articles in ``langs`` have no alternate questions: titles and bodies only."""
+    from knowledge_base.markdown import parse_article
+
+    out.mkdir()
+    for p in folder.glob("*.md"):
+        art = parse_article(p.read_text(encoding="utf-8"), str(p))
+        if art.lang in langs:
+            art.questions = []
+        (out / p.name).write_text(art.to_markdown(), encoding="utf-8")
+    return out
+
+
+def test_a_plain_kb_answers_on_day_one(tmp_path, embedder):
+    """Titles and bodies only, 22 articles a language: too little for a threshold of its own, so the day-one prior
+    learnt across KBs scores and decides, in both languages, instead of never answering."""
+    from retrieval.calibration import Calibrator, load_or_fit
+
+    kb = _kb(tmp_path, _strip_questions(SAMPLE_KB, tmp_path / "plain"))
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    path = tmp_path / "index" / "calibration.json"
+    cal = load_or_fit(index, path, target=0.03)
+    assert cal.stats["queries_by_language"] == {"en": 22, "fr": 22}
+    assert set(cal.prior_langs) == {"*", "en", "fr"} and Calibrator.from_json(path.read_text()).prior_langs
+    assert all(0 < cal.threshold(lang) < 1 for lang in ("en", "fr", None))
+    from bot.turns import PRIOR_OPTION_FLOOR
+    from retrieval import prior
+
+    assert cal.threshold("en") == prior.load().threshold(0.03)
+    hits = index.search("I forgot my password and cannot log in", lang="en")
+    assert hits[0].article_id == "reset-password-en" and hits[0].probability >= cal.threshold("en")  # answered
+    hits = index.search("j'ai oublié mon mot de passe", lang="fr")  # found first: answered or suggested
+    assert hits[0].article_id == "reset-password-fr" and hits[0].probability >= PRIOR_OPTION_FLOOR
+    far = index.search("what is the capital of Australia", lang="en")
+    assert far[0].probability < cal.threshold("en")
+    # what tier0 calibrate tells editors: articles none of their own titles finds first
+    assert set(cal.unreached) <= set(index.articles()) and cal.stats["unreached"] >= len(cal.unreached)
+
+
+def test_a_language_with_little_data_falls_back_to_the_prior(tmp_path, embedder):
+    """English articles keep their phrasings (a threshold of the KB's own); French ones are titles and bodies only:
+    French falls back to the prior, it does not go silent, and English is untouched."""
+    from retrieval.calibration import load_or_fit
+
+    kb = _kb(tmp_path, _strip_questions(SAMPLE_KB, tmp_path / "mixed", langs=("fr",)))
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    cal = load_or_fit(index, tmp_path / "index" / "calibration.json", target=0.03)
+    assert cal.stats["queries_by_language"]["en"] > 60 and cal.stats["queries_by_language"]["fr"] == 22
+    assert "fr" in cal.prior_langs and "en" not in cal.prior_langs
+    assert cal.uses_prior("fr") and not cal.uses_prior("en") and 0 < cal.threshold("fr") < 1
+    assert cal.threshold("fr") != cal.threshold("en")
+    hits = index.search("j'ai oublié mon mot de passe", lang="fr")
+    assert hits[0].article_id == "reset-password-fr" and hits[0].probability > 0.5  # the prior's probability
+    hits = index.search("I forgot my password and cannot log in", lang="en")  # the KB's own model, as before
+    assert hits[0].article_id == "reset-password-en" and hits[0].probability >= cal.threshold("en")
