@@ -133,7 +133,7 @@ def test_an_unsure_clarification_offers_its_guess_and_a_way_out(client, word, no
     assert out["ticket"]["candidates"][0]["article_id"] == turn["outcome"]["options"][0]
 
 
-def test_a_click_on_a_suggested_article_answers_from_it(client):
+def test_a_click_on_a_suggested_article_answers_from_it(client, engine):
     cid, auth = start(client)
     turn = say(client, cid, auth, "commande")
     assert turn["outcome"]["type"] == "clarify" and turn["outcome"]["options"]
@@ -143,6 +143,13 @@ def test_a_click_on_a_suggested_article_answers_from_it(client):
     assert out["outcome"]["article_id"] == turn["outcome"]["options"][0]
     assert out["messages"][0]["sources"][0]["article_id"] == out["outcome"]["article_id"]
     assert "?" in out["messages"][-1]["text"]  # did this help?
+    yes = say(client, cid, auth, "yes")  # it helped: a label for the question the suggestions answered
+    assert yes["outcome"] == {"type": "other", "feedback": "helpful"}
+    from bot.feedback import read
+
+    labelled, asked = read(engine.services.db)
+    mine = [fb for fb in labelled if fb.article_id == out["outcome"]["article_id"] and fb.query == "commande"]
+    assert mine and mine[-1].helpful and button["payload"] not in {q.text for q in asked}
     again = say(client, cid, auth, button["payload"])  # the same words once the options are gone: a question
     assert "chosen" not in again["outcome"]
 

@@ -126,6 +126,7 @@ def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home
             f"{acc[1]:.3f} with; TIER0_CLASSIFIER_EXTRA_MODELS)") in out
     assert "near-duplicate" not in out and saved["duplicates"] == [] and saved["stats"]["near_duplicates"] == 0
     assert "no confidence level" not in out  # these eight articles are answered in English
+    assert "day one in" not in out and saved["prior_langs"] == []  # with their phrasings: the KB's own threshold
 
     # the same article published twice (an older copy under another id), and its French version beside it: editors
     # are shown the English pair, never a translation
@@ -145,6 +146,9 @@ def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home
     assert "near-duplicate articles: 1 pairs say nearly the same thing" in out
     title = "'Change or cancel an order before it ships'"
     assert f"cancel-order-old {title} ~ change-cancel-order-en {title}" in out
+    # one French article: too few French phrasings for a threshold of the KB's own, so French runs on the prior
+    assert saved["prior_langs"] == ["fr"] and saved["thresholds"]["fr"] < 1.0
+    assert "day one in fr: the bot answers with the prior learnt across KBs" in out
 
 
 def test_help_is_fast_and_lists_the_commands():
