@@ -30,6 +30,12 @@ The answer threshold then follows from the operator's target wrong-answer rate: 
 labelled real answers), the lowest probability at which answering every query above it keeps the share of wrong answers under the target —
 per language when there are enough queries of that language, else over all of them.
 
+A language whose KB-derived queries are too few (fewer than :data:`MIN_PER_LANGUAGE` titles and phrasings, a
+labelled answer counting :data:`FEEDBACK_WEIGHT`), or give no safe threshold, is scored and decided by the **day-one
+prior** instead (``retrieval.prior``: learnt across KBs from real questions; :attr:`Calibrator.prior_langs`), so a plain
+help centre answers its clearest questions from the first day and the KB takes over as its phrasings and feedback
+grow.
+
 The model is saved as plain JSON (coefficients, scaler, thresholds): nothing is unpickled.
 """
 
