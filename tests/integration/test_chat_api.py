@@ -96,7 +96,10 @@ def test_the_ticket_shows_the_customers_problem_not_how_to_contact_us(client, qu
     assert ticket["confidence"] == max(c["score"] for c in ticket["candidates"])
 
 
-@pytest.mark.parametrize("word", ["colis", "compte", "delivery"])
+# ("delivery" left this list on 2026-12-03: since English-only models count less for French questions, the sample
+# KB's joint calibration puts it just under the English threshold, so it gets one suggestion, not a choice; the browser
+# test drives that path)
+@pytest.mark.parametrize("word", ["colis", "compte"])
 def test_a_single_word_several_articles_contain_asks_which_one(client, word):
     cid, auth = start(client)
     turn = say(client, cid, auth, word)  # a subject, not yet a question: no article is picked for the customer
