@@ -104,8 +104,10 @@ def threshold(train: Dict[str, List[dict]], prob, reorder: bool, target: float, 
     if how == "pooled":
         probs, wrong, weights = training_tops(train, prob, reorder, share)
         return calibration.choose_threshold(probs, wrong, target, weights)
-    each = [calibration.choose_threshold(*training_tops({k: v}, prob, reorder, share)[:2], target,
-                                         training_tops({k: v}, prob, reorder, share)[2]) for k, v in train.items()]
+    each = []
+    for k, v in train.items():
+        probs, wrong, weights = training_tops({k: v}, prob, reorder, share)
+        each.append(calibration.choose_threshold(probs, wrong, target, weights))
     return float(np.median(each) if how == "median" else max(each))
 
 

@@ -604,9 +604,9 @@ def fit(
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
     cal.confusions = confusions(pos)
-    found = {ex.expected for ex, top in pos if top.article_id == ex.expected}
-    cal.unreached = sorted({ex.expected for ex, _ in pos} - found)[:MAX_CONFUSIONS]
-    cal.stats["unreached"] = len({ex.expected for ex, _ in pos} - found)
+    unreached = sorted({ex.expected for ex, _ in pos} - {ex.expected for ex, top in pos if top.article_id == ex.expected})
+    cal.unreached = unreached[:MAX_CONFUSIONS]
+    cal.stats["unreached"] = len(unreached)
     cal.duplicates, cal.stats["near_duplicates"] = near_duplicates(index)
     for k, v in (inputs.accuracy if inputs is not None else {}).items():
         cal.stats[f"classifier_oof_{k}"] = round(v, 4)  # why the extra models were read or not
