@@ -604,7 +604,8 @@ def fit(
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
     cal.confusions = confusions(pos)
-    unreached = sorted({ex.expected for ex, _ in pos} - {ex.expected for ex, top in pos if top.article_id == ex.expected})
+    found = {ex.expected for ex, top in pos if top.article_id == ex.expected}
+    unreached = sorted({ex.expected for ex, _ in pos} - found)
     cal.unreached = unreached[:MAX_CONFUSIONS]
     cal.stats["unreached"] = len(unreached)
     cal.duplicates, cal.stats["near_duplicates"] = near_duplicates(index)
