@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -35,9 +38,29 @@ class TurnResult:
 
 
 class ConversationEngine:
-    def __init__(self, services: Services, agent):
+    def __init__(self, services: Services, agent, turn_threads: int = 4):
         self.services = services
         self.agent = agent
+        # Customer turns run here, off the server's event loop: a turn calls the database, Rasa's NLU and the
+        # embedding models synchronously, and a slow one must not hold up other chats, streams or the desk. Each
+        # thread runs its turns on an event loop of its own (Rasa's agent is async).
+        self._turns = ThreadPoolExecutor(max_workers=max(1, turn_threads), thread_name_prefix="tier0-turn")
+        self._loops = threading.local()
+
+    async def turn(self, conversation_id: str, text: str) -> "TurnResult":
+        """One customer turn (:meth:`send`), run on a turn thread; the caller's event loop stays free meanwhile."""
+        return await asyncio.wrap_future(self._turns.submit(self._turn_in_thread, conversation_id, text))
+
+    def _turn_in_thread(self, conversation_id: str, text: str) -> "TurnResult":
+        loop = getattr(self._loops, "loop", None)
+        if loop is None:
+            loop = self._loops.loop = asyncio.new_event_loop()
+        return loop.run_until_complete(self.send(conversation_id, text))
+
+    def close(self) -> None:
+        """Stop the turn threads (a turn under way finishes) and close the database's connections."""
+        self._turns.shutdown(wait=True)
+        self.services.db.dispose()
 
     def start(self, channel: str = "web", language: Optional[str] = None, customer: Optional[dict] = None):
         if language is not None and language not in ("en", "fr"):
@@ -50,7 +73,7 @@ class ConversationEngine:
         text = validate_text(text)
         store = self.services.conversations
         conv = store.get(conversation_id)
-        lang = detect_language(text, default=conv.language or "en")
+        lang = detect_language(text, default=conv.language or "en") or "en"
         if lang != conv.language:
             store.update(conversation_id, language=lang)
         store.add_message(conversation_id, "customer", text, {"language": lang})
@@ -62,7 +85,8 @@ class ConversationEngine:
             ticket = self.services.handoff.customer_message(conversation_id, text)
             if ticket is not None:
                 messages, ticket = self._maybe_capture_email(ticket, text, lang)
-                return TurnResult(conversation_id, lang, messages, {"type": "handoff", **_ticket_outcome(ticket)}, ticket)
+                outcome = {"type": "handoff", **_ticket_outcome(ticket)}
+                return TurnResult(conversation_id, lang, messages, outcome, ticket)
             store.update(conversation_id, status="bot", low_confidence_streak=0)
 
         t0 = time.perf_counter()

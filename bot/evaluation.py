@@ -211,16 +211,19 @@ async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
         turn = None
         for text in case.turns:
             turn = await engine.send(conv.id, text)
+        if turn is None:
+            raise ValueError(f"case {case.id} has no turns")
         outcome = dict(turn.outcome)
         ticket = engine.services.handoff.open_ticket_for(conv.id)
         if outcome.get("type") == "handoff" and ticket is None:
             outcome["type"] = "other"
         tried = engine.services.conversations.last_bot_data(conv.id, "tried") or []
-        result = {
+        result: Dict[str, Any] = {
             "id": case.id,
             "expect": case.expect,
             "outcome": outcome,
-            "ticket": {"id": ticket["id"], "queue": ticket["queue"], "priority": ticket["priority"]} if ticket else None,
+            "ticket": ({"id": ticket["id"], "queue": ticket["queue"], "priority": ticket["priority"]}
+                       if ticket else None),
             "top1": tried[0]["article_id"] if tried else None,
             "scores": {"tier0": [tried[0]["article_id"], tried[0]["score"]] if tried else [None, 0.0],
                        **baseline_tops(engine.services.index, case.turns[-1])},
@@ -229,7 +232,7 @@ async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
         results.append(result)
         if progress and (i + 1) % 200 == 0:
             progress(i + 1, len(cases), time.perf_counter() - t0)
-    report = {
+    report: Dict[str, Any] = {
         "cases": [{"id": r["id"], "outcome": r["outcome"], "passed": r["passed"], "expect": r["expect"],
                    "top1": r["top1"], "scores": r["scores"]} for r in results],
         "metrics": metrics(results),

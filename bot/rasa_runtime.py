@@ -117,13 +117,63 @@ def _make_in_process_endpoint():
     return InProcessActionEndpoint()
 
 
-def load_agent(model_path: Path):
+def load_agent(model_path: Path, settings: Any = None):
+    """Rasa's Agent on the trained model, with the tracker and lock stores of the settings (:func:`stores`)."""
     quiet_rasa()
     from rasa.core.agent import Agent
 
-    agent = Agent.load(str(model_path), action_endpoint=_make_in_process_endpoint())
+    tracker_store, lock_store = stores(settings) if settings is not None else (None, None)
+    agent = Agent.load(str(model_path), action_endpoint=_make_in_process_endpoint(), tracker_store=tracker_store,
+                       lock_store=lock_store)
     quiet_rasa()
     return agent
+
+
+def stores(settings: Any):
+    """Rasa's own store classes, chosen so any worker can serve any turn of any conversation.
+
+    Trackers (what Rasa remembers of a conversation: slots, the last intents): ``sql`` keeps them in tier0's
+    database, in Rasa's ``events`` table (SQLTrackerStore); ``redis`` in Redis, expiring after TIER0_TRACKER_TTL_S
+    (RedisTrackerStore); ``memory`` in this process. Locks (one turn of a conversation at a time): in Redis when
+    TIER0_REDIS_URL is set (RedisLockStore), so two workers never run turns of one conversation at once; else in
+    this process, which is all one worker needs.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
+    from rasa.core.tracker_store import InMemoryTrackerStore, RedisTrackerStore, SQLTrackerStore
+    from sqlalchemy.engine import make_url
+
+    def redis_parts(url: str) -> Dict[str, Any]:
+        u = urlsplit(url)
+        db = (u.path or "/0").lstrip("/") or "0"
+        return {"host": u.hostname or "localhost", "port": u.port or 6379, "db": int(db),
+                "username": unquote(u.username) if u.username else None,
+                "password": unquote(u.password) if u.password else None, "use_ssl": u.scheme == "rediss"}
+
+    kind = settings.tracker
+    if kind == "redis":
+        if not settings.redis_url:
+            from tier0.errors import InvalidInput
+
+            raise InvalidInput("TIER0_TRACKER_STORE=redis needs TIER0_REDIS_URL")
+        tracker = RedisTrackerStore(domain=None, record_exp=settings.tracker_ttl_s, key_prefix="tier0",
+                                    **redis_parts(settings.redis_url))
+    elif kind == "sql":
+        url = make_url(settings.db_url)
+        if url.get_backend_name() == "sqlite":
+            tracker = SQLTrackerStore(domain=None, dialect="sqlite", db=url.database)
+        else:
+            tracker = SQLTrackerStore(domain=None, dialect=url.drivername, host=url.host, port=url.port,
+                                      db=url.database, username=url.username, password=url.password,
+                                      query=dict(url.query) or None)
+    else:
+        tracker = InMemoryTrackerStore(domain=None)
+    if settings.redis_url:
+        lock = RedisLockStore(key_prefix="tier0", **redis_parts(settings.redis_url))
+    else:
+        lock = InMemoryLockStore()
+    return tracker, lock
 
 
 def collecting_channel():

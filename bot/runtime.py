@@ -22,8 +22,8 @@ def build_engine(settings: Settings, import_sample: bool = True, embedder=None, 
     register(services)
     with every_core(settings.torch_threads):  # training featurizes the NLU data with the embedding models
         model = trained_model(settings.models_dir)
-    agent = load_agent(model)
+    agent = load_agent(model, settings)
     log.warning(
         "tier0.ready articles=%d model=%s seconds=%.1f", len(services.index), model.name, time.perf_counter() - t0
     )
-    return ConversationEngine(services, agent)
+    return ConversationEngine(services, agent, turn_threads=settings.turn_threads)

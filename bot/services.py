@@ -11,9 +11,21 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from tier0.config import Settings
+
+if TYPE_CHECKING:  # the real types, for the type checker; imported for real inside build_services
+    from bot.turns import TurnService
+    from handoff.agents import AgentDirectory
+    from handoff.deskconfig import DeskConfig
+    from handoff.service import HandoffService
+    from handoff.webhooks import WebhookEndpoint
+    from knowledge_base.service import KnowledgeBase
+    from retrieval.search import SearchIndex
+    from tier0.clock import Clock
+    from tier0.conversations import ConversationStore
+    from tier0.db import Database
 
 log = logging.getLogger("tier0")
 
@@ -25,18 +37,30 @@ _turn_services: contextvars.ContextVar = contextvars.ContextVar("tier0_services"
 @dataclass
 class Services:
     settings: Settings
-    db: "object"
-    conversations: "object"
-    kb: "object"
-    index: "object"
-    handoff: "object"
-    turns: "object"
-    agents: "object" = None
-    clock: "object" = None
-    desk_config: "object" = None
-    webhook_endpoints: "object" = None
+    db: "Database"
+    conversations: "ConversationStore"
+    kb: "KnowledgeBase"
+    index: "SearchIndex"
+    handoff: "HandoffService"
+    turns: "TurnService"
+    agents: "AgentDirectory"
+    clock: "Clock"
+    desk_config: "DeskConfig"
+    webhook_endpoints: "List[WebhookEndpoint]"
     # re-sync the index and refit the calibration if the KB or the feedback changed (cheap when neither did)
-    refresh_calibration: "object" = None
+    refresh_calibration: Callable[[], Any]
+
+    def kb_revision(self) -> tuple:
+        """Changes whenever the KB does, whoever changed it (see :meth:`KnowledgeBase.revision`)."""
+        return self.kb.revision()
+
+    def refresh_index(self) -> bool:
+        """Bring this worker's search index and calibration to the KB's published articles, if they differ (a
+        change made by another worker or the CLI); True when something was re-synced."""
+        if self.kb.fingerprint() == self.index.hashes:
+            return False
+        self.refresh_calibration()
+        return True
 
 
 def build_services(settings: Settings, import_sample: bool = True, embedder=None, clock=None) -> Services:
@@ -50,12 +74,12 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     from handoff.deskconfig import load_config
     from handoff.service import HandoffService
     from handoff.webhooks import parse_endpoints
-    from tier0.clock import SystemClock
     from knowledge_base.service import KnowledgeBase
     from retrieval.calibration import load_or_fit
     from retrieval.decision import DecisionPolicy
     from retrieval.embedder import every_core, lazy_embedders, load_embedders
     from retrieval.search import SearchIndex
+    from tier0.clock import SystemClock
     from tier0.conversations import ConversationStore
     from tier0.db import Database
 
@@ -65,7 +89,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     webhook_endpoints = parse_endpoints(desk_config.webhooks, os.environ)
     clock = clock or SystemClock()
     db = Database(settings.db_url)
-    db.create_all()
+    db.migrate()
     conversations = ConversationStore(db)
     kb = KnowledgeBase(db)
     if import_sample and kb.count() == 0 and settings.sample_kb.is_dir():
@@ -93,7 +117,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
                         out_of_kb_share=settings.out_of_kb_share,
                         traffic=traffic if settings.learn_out_of_kb_share else (),
                         learn_share=settings.learn_out_of_kb_share, extra_models=extra_models)
-            reads = index.calibrator.classifier.extra if index.calibrator and index.calibrator.classifier else []
+            reads: List[str] = index.calibrator.classifier.extra if index.calibrator and index.calibrator.classifier else []
             for e in extra_models:
                 if e.name in reads:
                     e.model()  # load now, not during a customer's turn

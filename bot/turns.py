@@ -173,6 +173,7 @@ class TurnService:
     def _render(self, ctx: TurnContext, d: Decision, candidates: List[Candidate]) -> BotReply:
         lang = ctx.language
         if d.kind == "answer":
+            assert d.article is not None  # an answer always names its article
             return self._answer(ctx, d.article.as_dict(), d.confidence, candidates)
         if d.kind == "clarify":
             buttons = [{"title": c.title, "payload": c.title} for c in d.options]

@@ -18,7 +18,8 @@ from typing import List, Optional
 
 
 def _settings(args):
-    """The settings from the environment; a bad value is one clear line (which TIER0_ variable, why), not a traceback."""
+    """The settings from the environment; a bad value is one clear line (which TIER0_ variable, why), not a
+    traceback."""
     from pydantic import ValidationError
 
     from tier0.config import Settings, get_settings
@@ -27,7 +28,8 @@ def _settings(args):
     try:
         settings = Settings(home=args.home) if getattr(args, "home", None) else get_settings()
     except ValidationError as e:
-        problems = "; ".join(f"TIER0_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(f"TIER0_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                             for err in e.errors())
         raise InvalidInput(f"invalid setting: {problems}") from None
     from retrieval.embedder import check_model_names
 
@@ -48,18 +50,68 @@ def _logging(verbose: bool = False) -> None:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
+    import os
 
-    from bot.app import create_app
+    import uvicorn
 
     settings = _settings(args)
     host = args.host or settings.host
     port = args.port or settings.port
-    app = create_app(settings)
-    print(f"tier0: starting on http://{host}:{port} (chat page at /, API docs at /docs)", flush=True)
+    workers = args.workers or settings.workers
     # Rasa pins websockets 10; uvicorn's websockets implementation needs newer, so use wsproto.
-    uvicorn.run(app, host=host, port=port, ws="wsproto", log_level="warning")
+    if workers == 1:
+        from api.app import create_app
+
+        print(f"tier0: starting on http://{host}:{port} (chat page at /, desk at /desk, API docs at /docs)", flush=True)
+        uvicorn.run(create_app(settings), host=host, port=port, ws="wsproto", log_level="warning")
+        return 0
+    from tier0.errors import InvalidInput
+
+    if not settings.redis_url:
+        raise InvalidInput(f"--workers {workers} needs TIER0_REDIS_URL: the workers share live events and "
+                           "conversation locks through Redis")
+    if settings.db_url.startswith("sqlite"):
+        print("tier0: warning: several workers on SQLite work on one machine but write one at a time; "
+              "set TIER0_DATABASE_URL to PostgreSQL for real traffic", file=sys.stderr)
+    # What every worker needs, done once here and not N times at once: the schema, the sample KB, the search
+    # index and calibration on disk, the trained Rasa model. In a child process, so this one stays small.
+    code = _prepare_in_child(args)
+    if code:
+        return code
+    if args.home:
+        os.environ["TIER0_HOME"] = str(settings.home)  # the workers read their settings from the environment
+    print(f"tier0: starting {workers} workers on http://{host}:{port} (chat page at /, desk at /desk)", flush=True)
+    uvicorn.run("api.app:factory", factory=True, host=host, port=port, workers=workers, ws="wsproto",
+                log_level="warning")
     return 0
+
+
+def _prepare_in_child(args) -> int:
+    import subprocess
+
+    cmd = [sys.executable, "-m", "cli"] + (["--home", args.home] if args.home else []) + ["prepare"]
+    return subprocess.run(cmd).returncode
+
+
+def cmd_prepare(args) -> int:
+    from bot.rasa_runtime import trained_model
+    from bot.services import build_services
+    from retrieval.embedder import every_core
+
+    settings = _settings(args)
+    services = build_services(settings)  # migrates, imports the sample KB if empty, syncs the index, calibrates
+    with every_core(settings.torch_threads):
+        model = trained_model(settings.models_dir)
+    services.db.dispose()
+    print(f"tier0: ready to serve: {len(services.index)} articles searchable, model {model.name}")
+    return 0
+
+
+def cmd_db(args) -> int:
+    from tier0.db import migrate_command
+
+    settings = _settings(args)
+    return migrate_command(settings.db_url, args.db_command or "current")
 
 
 def cmd_calibrate(args) -> int:
@@ -198,7 +250,8 @@ def cmd_desk_check(args) -> int:
           f"{len(cfg.webhooks)} webhooks")
     for q in cfg.queues.values():
         esc = ", ".join(f"{k} -> {v}" for k, v in q.escalate.items()) or "top of its path"
-        print(f"  L{q.level} {q.name:<14} hours={q.hours.name:<9} members={','.join(q.members) or '-'}  escalate: {esc}")
+        members = ",".join(q.members) or "-"
+        print(f"  L{q.level} {q.name:<14} hours={q.hours.name:<9} members={members}  escalate: {esc}")
     return 0
 
 
@@ -251,16 +304,38 @@ def cmd_eval(args) -> int:
     return asyncio.run(_eval(settings, Path(args.kb), Path(args.cases), Path(args.json) if args.json else None))
 
 
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tier0", description="Self-hosted tier-0 support assistant.")
     p.add_argument("--home", help="state folder (database, index, models); default $TIER0_HOME or ./var")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("serve", help="run the web server (chat page, API)")
+    s = sub.add_parser("serve", help="run the web server (chat page, desk, API)")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=_positive_int, help="worker processes (default $TIER0_WORKERS or 1; more than "
+                   "one needs TIER0_REDIS_URL, and PostgreSQL for real traffic)")
     s.set_defaults(func=cmd_serve)
+
+    pr = sub.add_parser("prepare", help="migrate the database, import the sample KB if empty, build the search "
+                        "index and calibration, train the Rasa model: what a worker needs, done once")
+    pr.set_defaults(func=cmd_prepare)
+
+    db = sub.add_parser("db", help="the database schema (migrations)")
+    dbs = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
+    db.set_defaults(func=cmd_db, db_command="current")
+    dbs.add_parser("current", help="where the schema stands (read only)").set_defaults(func=cmd_db)
+    dbs.add_parser("upgrade", help="migrate the schema to this tier0's newest revision").set_defaults(func=cmd_db)
 
     t = sub.add_parser("train", help="train the Rasa model if its inputs changed")
     t.add_argument("--force", action="store_true", help="train even if a cached model matches")

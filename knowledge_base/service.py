@@ -164,6 +164,15 @@ class KnowledgeBase:
             rows = s.execute(select(Article.id, Article.content_hash).where(Article.status == "published"))
             return {r[0]: r[1] for r in rows}
 
+    def revision(self) -> tuple:
+        """A cheap token that changes whenever any article is created, edited, published or archived (by this
+        process, another worker or the CLI): (articles, newest change, sum of versions), one aggregate query."""
+        with self.db.session() as s:
+            n, newest, versions = s.execute(
+                select(func.count(), func.max(Article.updated_at), func.sum(Article.version)).select_from(Article)
+            ).one()
+            return int(n), newest.isoformat() if newest else None, int(versions or 0)
+
     def count(self) -> int:
         with self.db.session() as s:
             return int(s.execute(select(func.count()).select_from(Article)).scalar_one())

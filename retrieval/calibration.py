@@ -44,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -732,7 +733,7 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
                   learn_share=learn_share, extra_models=extra_models)
         if cal is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # several workers may save at once
             tmp.write_text(cal.to_json())
             tmp.replace(path)
     index.calibrator = cal

@@ -109,7 +109,7 @@ def without(probs: Dict[str, float], article_id: str) -> Dict[str, float]:
 
 def accuracy(probs: Sequence[Dict[str, float]], labels: Sequence[str]) -> float:
     """Share of rows whose most probable article is their own (rows with no probabilities count as misses)."""
-    hits = sum(1 for p, y in zip(probs, labels) if p and max(p, key=p.get) == y)
+    hits = sum(1 for p, y in zip(probs, labels) if p and max(p, key=lambda a: p[a]) == y)
     return hits / max(1, len(labels))
 
 

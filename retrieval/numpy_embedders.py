@@ -18,7 +18,7 @@ from typing import List
 
 import numpy as np
 
-from retrieval.embedder import BaseEmbedder
+from retrieval.embedding import BaseEmbedder
 
 log = logging.getLogger("tier0.retrieval")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -189,7 +190,7 @@ class SearchIndex:
             "meta": {k: m.__dict__ for k, m in self._meta.items()},
             "units": {str(k): u.__dict__ for k, u in self._units.items()},
         }
-        tmp = self._manifest_path.with_suffix(".tmp")
+        tmp = self._manifest_path.with_suffix(f".{os.getpid()}.tmp")  # several workers may save at once
         tmp.write_text(json.dumps(manifest, ensure_ascii=False))
         tmp.replace(self._manifest_path)
 
@@ -234,6 +235,12 @@ class SearchIndex:
             self._save()
             log.info("retrieval.index_synced removed=%d articles added=%d articles", len(stale), len(wanted))
             return {"added": len(wanted), "removed": len(stale)}
+
+    @property
+    def hashes(self) -> Dict[str, str]:
+        """article id -> content hash of what the index holds (compare with the KB's fingerprint)."""
+        with self._lock:
+            return dict(self._hashes)
 
     # -- introspection used by calibration ------------------------------------------------------
     @property

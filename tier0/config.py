@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     # Folder of Markdown articles imported at first start when the KB is empty.
     sample_kb: Path = REPO_ROOT / "data" / "sample_kb"
     # Embedding models, comma-separated: names from retrieval.embedder.model_names() or local folders. The search
-    # uses every one (features per model); the default pairs English all-mpnet-base-v2 with multilingual E5 (bench/RESULTS.md).
+    # uses every one (features per model); the default pairs English all-mpnet-base-v2 with multilingual E5
+    # (bench/RESULTS.md).
     embedding_model: str = DEFAULT_EMBEDDING_MODELS
     # Models the article classifier may read besides the search's, comma-separated; each KB's calibration keeps them
     # only if they help on its own phrasings (retrieval.calibration.classifier_inputs). Empty: none.
@@ -58,6 +59,18 @@ class Settings(BaseSettings):
     inbound_email_secret: Optional[str] = None
     # Company name shown in bot messages.
     company_name: str = "Nuvola"
+    # Redis, for several workers (``tier0 serve --workers N``, or several machines): Rasa's conversation trackers
+    # and turn locks, and the live events (agent replies, ticket changes) that cross workers. Unset: one worker.
+    redis_url: Optional[str] = None
+    # Where Rasa keeps each conversation's tracker: "sql" (this database, Rasa's ``events`` table), "redis" (with
+    # TIER0_REDIS_URL; trackers expire after TIER0_TRACKER_TTL_S) or "memory" (one worker only; lost on restart).
+    # Default: redis when TIER0_REDIS_URL is set, else sql.
+    tracker_store: Optional[str] = None
+    tracker_ttl_s: int = 7 * 24 * 3600
+    # Customer turns a worker runs at once, each on its own thread (off the event loop).
+    turn_threads: int = 4
+    # Worker processes of ``tier0 serve`` (more than 1 needs PostgreSQL and TIER0_REDIS_URL).
+    workers: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
     torch_threads: int = 1
@@ -83,6 +96,18 @@ class Settings(BaseSettings):
             raise ValueError("out_of_kb_share must be between 0 and 1, exclusive (e.g. 0.3 for 30 %)")
         return v
 
+    @validator("tracker_store")
+    def _tracker(cls, v: Optional[str]) -> Optional[str]:  # noqa: N805
+        if v is not None and v not in ("sql", "redis", "memory"):
+            raise ValueError("tracker_store must be sql, redis or memory")
+        return v
+
+    @validator("turn_threads", "workers")
+    def _positive(cls, v: int) -> int:  # noqa: N805
+        if v < 1:
+            raise ValueError("must be at least 1")
+        return v
+
     @validator("home", "sample_kb", "desk_config", pre=False)
     def _absolute(cls, v: Path) -> Path:  # noqa: N805
         return Path(v).expanduser().resolve()
@@ -92,6 +117,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'tier0.db'}"
+
+    @property
+    def tracker(self) -> str:
+        """The tracker store in force (see ``tracker_store``)."""
+        if self.tracker_store:
+            return self.tracker_store
+        return "redis" if self.redis_url else "sql"
 
     @property
     def index_dir(self) -> Path:

@@ -9,7 +9,7 @@
     ├── Conflict                    the request clashes with the current state     -> HTTP 409
     └── NotReady                    a component is not loaded / trained yet        -> HTTP 503
 
-The HTTP layer maps this tree to status codes in one exception handler (bot.app); services never raise
+The HTTP layer maps this tree to status codes in one exception handler (api.app); services never raise
 HTTPException. The CLI maps it to exit code 2 and one line on stderr.
 """
 

@@ -35,7 +35,7 @@ def _free_port() -> int:
 def server(engine):
     import uvicorn
 
-    from bot.app import create_app
+    from api.app import create_app
 
     port = _free_port()
     config = uvicorn.Config(create_app(engine=engine), host="127.0.0.1", port=port, ws="wsproto", log_level="warning")

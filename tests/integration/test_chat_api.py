@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
+from api.app import create_app
 from knowledge_base.markdown import parse_article
 from retrieval.lexical import terms
 from tests.integration.chat import say, start

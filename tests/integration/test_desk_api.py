@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
+from api.app import create_app
 from tests.conftest import make_settings
 from tests.integration.chat import say
 from tests.integration.chat import start as customer

@@ -3,7 +3,7 @@
 import io
 import sys
 
-from bot.cli import main
+from cli.main import main
 
 
 def run(capsys, monkeypatch, argv, stdin=None):

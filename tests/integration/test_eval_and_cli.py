@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bot.cli import main
+from cli.main import main
 from bot.evaluation import judge, load_cases, metrics
 from tier0.errors import InvalidInput
 
@@ -153,7 +153,7 @@ def test_calibrate_command_prints_the_thresholds_and_the_feedback(tmp_path, home
 
 def test_help_is_fast_and_lists_the_commands():
     exe = REPO / ".venv" / "bin" / "tier0"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
     out = subprocess.run(cmd + ["--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
     for word in ("serve", "train", "kb", "eval", "calibrate"):

@@ -8,7 +8,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
+from api.app import create_app
 from retrieval.calibration import REFIT_EVERY
 from tests.conftest import make_settings
 from tests.integration.chat import say, start

@@ -86,4 +86,6 @@ def new_revision(message: str, model_modules: Iterable[str]) -> str:
         finally:
             engine.dispose()
     scripts = written if isinstance(written, list) else [written]
+    if not scripts or scripts[0] is None:
+        raise RuntimeError("alembic wrote no revision")
     return str(scripts[0].path)

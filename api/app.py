@@ -1,0 +1,178 @@
+"""The app: one FastAPI application, its three audiences' routers, the pages, and what runs beside the requests.
+
+    /api/...           the customer's widget (api.widget)
+    /api/desk/...      agents, team leads, admins (api.desk)
+    /api/inbound/...   channels that post to tier0 (api.inbound)
+    /, /desk           the chat and desk pages; /static their files; /healthz for load balancers
+
+Limits and security headers are applied in one place, :func:`_guard`, for every route. A worker is one process
+running this app; ``tier0 serve --workers N`` runs N of them (:func:`factory` builds each worker's app).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from api import desk, inbound, widget
+from api.background import Background
+from api.live import LiveHub, RedisBus
+from api.schemas import Health
+from tier0.config import Settings, get_settings
+from tier0.errors import Tier0Error
+from tier0.vocab import MAX_REQUEST_BYTES
+
+log = logging.getLogger("tier0.http")
+STATIC = Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'",
+}
+
+
+def create_app(settings: Optional[Settings] = None, engine: Any = None, scheduler: Optional[bool] = None) -> FastAPI:
+    """Build the app. With ``engine`` the app serves it; otherwise it builds one at start-up from ``settings``.
+
+    ``scheduler``: run the SLA scheduler and webhook deliveries in the background (once across workers, under a
+    lease); default: only when the app builds its own engine (``tier0 serve``). Tests drive
+    ``POST /api/desk/sla/run`` under a frozen clock instead.
+    """
+    settings = settings or get_settings()
+    live = LiveHub()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.engine is None:
+            from bot.runtime import build_engine
+
+            app.state.engine = await run_in_threadpool(build_engine, settings)
+        eng = app.state.engine
+        services = eng.services
+        bus = RedisBus(settings.redis_url, live).start() if settings.redis_url else None
+
+        def wake(cid: str, _message: Any) -> None:
+            live.notify(cid)
+
+        services.conversations.listeners.append(wake)
+        services.handoff.subscribe(live.desk_event)
+        hooks = _webhooks(eng)
+        app.state.webhooks = hooks
+        background = Background(eng, settings, webhooks=hooks,
+                                scheduler=scheduler if scheduler is not None else engine is None)
+        background.start()
+        app.state.background = background
+        try:
+            yield
+        finally:
+            await background.stop()
+            if hooks is not None:
+                services.handoff.listeners.remove(hooks.on_event)
+            services.conversations.listeners.remove(wake)
+            services.handoff.listeners.remove(live.desk_event)
+            if bus is not None:
+                bus.stop()
+            if engine is None:  # the app built it: it closes it
+                eng.close()
+
+    app = FastAPI(
+        title="tier0",
+        version=_version(),
+        description="Self-hosted tier-0 support assistant: KB answers with citations, hand-off to people.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.live = live
+    app.state.webhooks = None
+    app.middleware("http")(_guard)
+
+    @app.exception_handler(Tier0Error)
+    async def _tier0_error(_request: Request, exc: Tier0Error) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"error": exc.code, "detail": exc.message})
+
+    @app.get("/healthz", tags=["ops"], response_model=Health, responses={503: {"model": Health}})
+    def healthz(request: Request) -> Any:
+        """200 when this worker serves turns; 503 while it starts (load balancers wait for 200)."""
+        eng = request.app.state.engine
+        if eng is None:
+            return JSONResponse(status_code=503, content={"status": "starting"})
+        return {"status": "ok", "articles": len(eng.services.index)}
+
+    @app.get("/", include_in_schema=False)
+    def chat_page() -> FileResponse:
+        return FileResponse(STATIC / "chat.html")
+
+    @app.get("/desk", include_in_schema=False)
+    def desk_page() -> FileResponse:
+        return FileResponse(STATIC / "desk.html")
+
+    app.include_router(widget.router)
+    app.include_router(desk.router)
+    app.include_router(inbound.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    return app
+
+
+def factory() -> FastAPI:
+    """What each worker of ``tier0 serve --workers N`` (or ``uvicorn --factory api.app:factory``) runs: the app
+    on the settings of the environment, building its own engine."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(get_settings())
+
+
+async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Every request: a body over MAX_REQUEST_BYTES is refused (413) before it is read; every response carries the
+    security headers (no sniffing, no framing by other sites, the pages' scripts from this origin only)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            return JSONResponse(status_code=400, content={"error": "invalid_input",
+                                                          "detail": "Content-Length is not a number"})
+        if int(declared) > MAX_REQUEST_BYTES:
+            return _too_large()
+    elif request.method in ("POST", "PUT", "PATCH") and "chunked" in request.headers.get("transfer-encoding", ""):
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_REQUEST_BYTES:
+                return _too_large()
+        request._body = body  # read once, within the limit; the route reads it from here
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse(status_code=413, content={
+        "error": "too_large", "detail": f"the request body is larger than {MAX_REQUEST_BYTES} bytes"})
+
+
+def _webhooks(engine: Any) -> Any:
+    """Outbound webhooks from the desk configuration (none configured: None). Deliveries are sent by the
+    background jobs of whichever worker holds the lease (api.background)."""
+    endpoints = engine.services.webhook_endpoints
+    if not endpoints:
+        return None
+    from handoff.webhooks import WebhookDispatcher
+
+    hooks = WebhookDispatcher(engine.services.db, endpoints, engine.services.clock)
+    engine.services.handoff.subscribe(hooks.on_event)
+    return hooks
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tier0")
+    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
+        return "0.0.0"

@@ -1,0 +1,224 @@
+"""The desk: agents work their queues; team leads also read the configuration; admins manage accounts.
+
+Every route names its caller (:mod:`api.deps`): a signed-in account, with the role the route needs. An agent only
+reaches tickets of the queues they belong to (handoff checks that on every ticket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, List, Optional
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Admin, CurrentAgent, Engine, Lead, bearer
+from api.live import sse
+from api.schemas import (
+    AgentAccountOut,
+    AgentOut,
+    AgentPatch,
+    Delivery,
+    DeskConfigOut,
+    EscalateBody,
+    FlagBody,
+    FlagOut,
+    Login,
+    LoginOut,
+    NewAgent,
+    NoteBody,
+    QueueOut,
+    SlaRunOut,
+    TextBody,
+    Ticket,
+    TicketDetail,
+)
+from tier0.errors import InvalidInput, NotFound
+from tier0.vocab import Priority
+
+log = logging.getLogger("tier0.http")
+router = APIRouter(prefix="/api/desk", tags=["desk"])
+TICKET_FILTERS = "^(open|waiting|agent|resolved|returned)$"  # a status, or 'open' for waiting + agent
+
+
+@router.post("/login", response_model=LoginOut)
+def login(body: Login, engine: Engine) -> Any:
+    """Sign in; returns a bearer token that expires (sliding while used)."""
+    token, expires, agent = engine.services.agents.login(body.username, body.password)
+    return {"token": token, "expires_at": expires.isoformat() + "Z", "agent": agent.as_dict()}
+
+
+@router.post("/logout", status_code=204, response_model=None)
+def logout(engine: Engine, authorization: Optional[str] = Header(None)) -> None:
+    engine.services.agents.logout(bearer(authorization))
+
+
+@router.get("/me", response_model=AgentOut)
+def me(agent: CurrentAgent) -> Any:
+    return agent.as_dict()
+
+
+@router.get("/queues", response_model=List[QueueOut])
+def queues(engine: Engine, agent: CurrentAgent) -> Any:
+    """The queues you work, with waiting counts, who is online and SLA breaches."""
+    return engine.services.handoff.queue_stats(agent)
+
+
+@router.get("/tickets", response_model=List[Ticket])
+def list_tickets(
+    engine: Engine,
+    agent: CurrentAgent,
+    queue: Optional[str] = Query(None, max_length=100),
+    status: Optional[str] = Query(None, regex=TICKET_FILTERS),
+    priority: Optional[Priority] = Query(None),
+    mine: bool = False,
+) -> Any:
+    """Your queue, most urgent first: SLA breached, then soonest due, then priority, then age."""
+    return engine.services.handoff.list_tickets(
+        agent, queue=queue, status=status, priority=str(priority) if priority else None,
+        assignee=agent.username if mine else None,
+    )
+
+
+@router.get("/tickets/{reference}", response_model=TicketDetail)
+def ticket_detail(reference: str, engine: Engine, agent: CurrentAgent) -> Any:
+    """The ticket with the live transcript, what the bot tried, customer data, the SLA clock and the history."""
+    return engine.services.handoff.detail(reference, agent)
+
+
+@router.post("/tickets/{reference}/claim", response_model=Ticket)
+def claim(reference: str, engine: Engine, agent: CurrentAgent) -> Any:
+    return engine.services.handoff.claim(reference, agent)
+
+
+@router.post("/tickets/{reference}/release", response_model=Ticket)
+def release(reference: str, engine: Engine, agent: CurrentAgent, body: Optional[NoteBody] = None) -> Any:
+    return engine.services.handoff.release(reference, agent, (body or NoteBody()).note)
+
+
+@router.post("/tickets/{reference}/reply", response_model=Ticket)
+def reply(reference: str, body: TextBody, engine: Engine, agent: CurrentAgent) -> Any:
+    """A public reply: it appears in the customer's chat at once."""
+    return engine.services.handoff.reply(reference, agent, body.text)
+
+
+@router.post("/tickets/{reference}/notes", response_model=Ticket)
+def note(reference: str, body: TextBody, engine: Engine, agent: CurrentAgent) -> Any:
+    """An internal note, never shown to the customer."""
+    return engine.services.handoff.note(reference, agent, body.text)
+
+
+@router.post("/tickets/{reference}/resolve", response_model=Ticket)
+def resolve(reference: str, engine: Engine, agent: CurrentAgent, body: Optional[NoteBody] = None) -> Any:
+    return engine.services.handoff.resolve(reference, agent, (body or NoteBody()).note)
+
+
+@router.post("/tickets/{reference}/escalate", response_model=Ticket)
+def escalate(reference: str, body: EscalateBody, engine: Engine, agent: CurrentAgent) -> Any:
+    """One level up: functional (a specialist team) or hierarchical (authority), with a note for the next level."""
+    return engine.services.handoff.escalate(reference, agent, str(body.kind), body.note)
+
+
+@router.post("/tickets/{reference}/return-to-bot", response_model=Ticket)
+def return_to_bot(reference: str, engine: Engine, agent: CurrentAgent, body: Optional[NoteBody] = None) -> Any:
+    """Hand the conversation back to the bot."""
+    return engine.services.handoff.return_to_bot(reference, agent, (body or NoteBody()).note)
+
+
+@router.post("/tickets/{reference}/flag", response_model=FlagOut)
+def flag(reference: str, body: FlagBody, engine: Engine, agent: CurrentAgent) -> Any:
+    """Flag one of the bot's answers in this conversation as wrong (linked to the article it cited)."""
+    return engine.services.handoff.flag_answer(reference, agent, body.message_id, body.note)
+
+
+@router.get("/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "ticket events"}})
+async def desk_stream(request: Request, engine: Engine, agent: CurrentAgent) -> StreamingResponse:
+    """Server-sent events: every change to a ticket in your queues (``event: ticket``), from any worker."""
+    hub = request.app.state.live
+    sub = hub.desk_subscribe(agent)
+    token = bearer(request.headers.get("authorization")) or request.query_params.get("access_token")
+
+    async def gen():
+        try:
+            yield sse("hello", agent.as_dict())
+            while not await request.is_disconnected():
+                try:
+                    item = await asyncio.wait_for(sub[1].get(), 15)
+                    yield sse("ticket", item, item["event"]["id"])
+                except asyncio.TimeoutError:
+                    await run_in_threadpool(engine.services.agents.authenticate, token)  # session still valid?
+                    yield ": keep-alive\n\n"
+        except Exception as e:  # noqa: BLE001 - an expired session ends the stream
+            log.info("desk.stream_closed reason=%s", type(e).__name__)
+        finally:
+            hub.desk_unsubscribe(sub)
+
+    return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/agents", response_model=List[AgentAccountOut])
+def list_agents(engine: Engine, _lead: Lead) -> Any:
+    return engine.services.agents.list()
+
+
+@router.post("/agents", status_code=201, response_model=AgentOut)
+def create_agent(body: NewAgent, engine: Engine, _admin: Admin) -> Any:
+    view = engine.services.agents.create(body.username, body.password, str(body.role), body.display_name)
+    return view.as_dict()
+
+
+@router.patch("/agents/{username}", response_model=AgentAccountOut)
+def patch_agent(username: str, body: AgentPatch, engine: Engine, admin: Admin) -> Any:
+    if body.active is False and username == admin.username:
+        raise InvalidInput("you cannot disable your own account")
+    if body.password is not None:
+        engine.services.agents.set_password(username, body.password)
+    if body.active is not None:
+        engine.services.agents.set_active(username, body.active)
+    return next(a for a in engine.services.agents.list() if a["username"] == username)
+
+
+@router.get("/config", response_model=DeskConfigOut)
+def desk_config(engine: Engine, _lead: Lead) -> Any:
+    """The escalation matrix and SLA targets in force (from the desk YAML file)."""
+    cfg = engine.services.desk_config
+    return {
+        "source": cfg.source,
+        "queues": {
+            q.name: {"level": q.level, "names": dict(q.names), "hours": q.hours.name, "members": list(q.members),
+                     "escalate": dict(q.escalate)}
+            for q in cfg.queues.values()
+        },
+        "routes": [{"when": {k: list(v) for k, v in r.when.items()}, "queue": r.queue} for r in cfg.routes],
+        "sla": {
+            f"level{level}": {str(p): {"first_response_min": t.first_response_min,
+                                       "resolution_min": t.resolution_min}
+                              for p, t in per.items()}
+            for level, per in cfg.sla.targets.items()
+        },
+    }
+
+
+@router.post("/sla/run", response_model=SlaRunOut)
+def run_sla(engine: Engine, _admin: Admin) -> Any:
+    """Run the SLA scheduler now (it also runs in the background, on one worker, every TIER0_SLA_INTERVAL s)."""
+    return {"actions": engine.services.handoff.run_sla()}
+
+
+@router.get("/webhooks/deliveries", response_model=List[Delivery])
+def webhook_deliveries(
+    request: Request, _admin: Admin, status: Optional[str] = Query(None, regex="^(pending|delivered|failed)$")
+) -> Any:
+    hooks = getattr(request.app.state, "webhooks", None)
+    return hooks.list_deliveries(status=status) if hooks is not None else []
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/redeliver", response_model=Delivery)
+def redeliver(delivery_id: int, request: Request, _admin: Admin) -> Any:
+    hooks = getattr(request.app.state, "webhooks", None)
+    if hooks is None:
+        raise NotFound("no webhooks are configured")
+    return hooks.redeliver(delivery_id)

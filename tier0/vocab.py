@@ -1,0 +1,145 @@
+"""The words of the domain, defined once.
+
+Every package (the storage models, the services, the HTTP schemas, the CLI and the desk YAML file's checks) names
+roles, priorities, statuses, reasons, languages and limits from here. The enums are ``str`` enums: a member equals
+its value (``Priority.HIGH == "high"``), so rows stored as plain strings and JSON payloads read back unchanged.
+
+    levels       0 the bot · 1 first-line agents · 2 specialists · 3 experts / management
+    priorities   low < normal < high < urgent
+    escalation   functional (a specialist team, same authority) or hierarchical (someone with more authority)
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Tuple, Type, TypeVar
+
+
+class Word(str, Enum):
+    """A closed set of domain words: ``str(member)`` and JSON give the bare value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def values(cls) -> Tuple[str, ...]:
+        return tuple(m.value for m in cls)
+
+    @classmethod
+    def pattern(cls) -> str:
+        """A regular expression matching exactly the values (for query-string and schema checks)."""
+        return "^(" + "|".join(cls.values()) + ")$"
+
+
+W = TypeVar("W", bound=Word)
+
+
+def parse(kind: Type[W], value: str, what: str) -> W:
+    """``value`` as a member of ``kind``, or ValueError naming ``what`` and the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{what} must be one of {', '.join(kind.values())} (got {value!r})") from None
+
+
+# -- people ---------------------------------------------------------------------------------------------------------
+class Role(Word):
+    """Desk roles, each allowed what the ones before it are: an agent works tickets of their queues; a lead also
+    reads the desk's configuration and numbers and manages nothing; an admin manages accounts and runs the SLA
+    scheduler by hand."""
+
+    AGENT = "agent"
+    LEAD = "lead"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: "Role") -> bool:
+        return self.rank >= Role(other).rank
+
+
+# -- tickets --------------------------------------------------------------------------------------------------------
+class Priority(Word):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        return list(Priority).index(self)
+
+
+class TicketStatus(Word):
+    """Where a ticket is (handoff.states holds the transitions)."""
+
+    WAITING = "waiting"  # in a queue, nobody has it
+    AGENT = "agent"  # claimed: an agent owns the conversation
+    RESOLVED = "resolved"
+    RETURNED = "returned"  # handed back to the bot
+
+
+OPEN_TICKET_STATUSES = (TicketStatus.WAITING, TicketStatus.AGENT)  # a person owns the conversation
+
+
+class HandoffReason(Word):
+    CUSTOMER_REQUEST = "customer_request"
+    LOW_CONFIDENCE = "low_confidence"
+    NOT_HELPFUL = "not_helpful"
+    REPEATED_FAILURE = "repeated_failure"
+    FRUSTRATION = "frustration"
+    NEEDS_AUTHORITY = "needs_authority"
+    EMAIL = "email"  # a customer's e-mail: no bot turn, straight to a queue
+
+
+class EscalationKind(Word):
+    FUNCTIONAL = "functional"
+    HIERARCHICAL = "hierarchical"
+
+
+LEVELS = (1, 2, 3)  # the people's levels; the bot is level 0
+
+
+# -- conversations --------------------------------------------------------------------------------------------------
+class Ownership(Word):
+    """Who speaks for the company in a conversation (tier0.conversations holds the transitions)."""
+
+    BOT = "bot"
+    HANDED_OFF = "handed_off"  # a ticket is open or was: people answer, the bot stays silent
+
+
+class Channel(Word):
+    WEB = "web"
+    EMAIL = "email"
+    API = "api"
+    EVAL = "eval"  # replayed cases of `tier0 eval`
+
+
+class Sender(Word):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+# -- the knowledge base ---------------------------------------------------------------------------------------------
+class ArticleStatus(Word):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+# -- languages and limits -------------------------------------------------------------------------------------------
+class Language(Word):
+    EN = "en"
+    FR = "fr"
+
+
+SUPPORTED_LANGUAGES = Language.values()
+MAX_MESSAGE_CHARS = 4000  # one chat message, a reply or a note
+MAX_EMAIL_CHARS = 20000  # an inbound e-mail before it is cut to one message
+MAX_NAME_CHARS = 200
+MAX_EMAIL_ADDRESS_CHARS = 320
+MAX_REQUEST_BYTES = 256 * 1024  # any HTTP request body (an inbound e-mail of MAX_EMAIL_CHARS, JSON-escaped, fits)
