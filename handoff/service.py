@@ -1,5 +1,201 @@
-"""The desk's service: moved to :mod:`handoff.transitions` while it is split by concern; callers keep this name."""
+"""The desk: tickets created by the bot's hand-offs, worked by people, kept to their SLAs.
 
-from handoff.transitions import HandoffRequest, HandoffService
+:class:`HandoffService` is the one entry point the other packages use; each concern lives in its own module:
 
-__all__ = ["HandoffRequest", "HandoffService"]
+    handoff.transitions   what changes a ticket: hand-off, claim, release, reply, note, resolve, escalate,
+                          return to the bot, flag an answer, the customer's messages and e-mail address
+    handoff.views         the read models: a ticket as a dict, its detail and history, the queue, queue numbers
+    handoff.sla_runs      the SLA scheduler's run: raise priorities, record breaches, escalate
+    handoff.availability  who is online, opening hours, position and expected wait
+    handoff.context       what they share: database, conversations, configuration, clock, presence, listeners
+
+Time comes from an injected clock, so the SLA scheduler (:meth:`HandoffService.run_sla`) runs under a frozen one in
+tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Optional, Tuple
+
+from handoff.agents import AgentView
+from handoff.availability import Availability
+from handoff.context import DeskContext, Listener, iso, parse_reference
+from handoff.deskconfig import DeskConfig
+from handoff.models import Ticket
+from handoff.sla import SlaClock
+from handoff.sla_runs import SlaRuns
+from handoff.states import OPEN, REOPEN_WINDOW
+from handoff.transitions import HandoffRequest, TicketTransitions
+from handoff.views import TicketViews, event_dict, sla_ticket
+from tier0.clock import Clock, SystemClock
+from tier0.conversations import ConversationStore
+from tier0.db import Database
+
+__all__ = [
+    "HandoffRequest",
+    "HandoffService",
+    "Listener",
+    "OPEN_STATUSES",
+    "REOPEN_WINDOW",
+    "event_dict",
+    "iso",
+    "parse_reference",
+    "sla_ticket",
+]
+
+OPEN_STATUSES = OPEN
+
+
+class HandoffService:
+    def __init__(
+        self,
+        db: Database,
+        conversations: ConversationStore,
+        config: DeskConfig,
+        clock: Optional[Clock] = None,
+        agents=None,
+    ):
+        self._ctx = DeskContext(db, conversations, config, clock or SystemClock(), agents)
+        self._availability = Availability(self._ctx)
+        self._views = TicketViews(self._ctx, self._availability)
+        self._transitions = TicketTransitions(self._ctx, self._views, self._availability)
+        self._sla = SlaRuns(self._ctx, self._views, self._transitions)
+
+    # -- what every concern shares (settable, as before the split) --------------------------------------------
+    @property
+    def db(self) -> Database:
+        return self._ctx.db
+
+    @db.setter
+    def db(self, value: Database) -> None:
+        self._ctx.db = value
+
+    @property
+    def conversations(self) -> ConversationStore:
+        return self._ctx.conversations
+
+    @conversations.setter
+    def conversations(self, value: ConversationStore) -> None:
+        self._ctx.conversations = value
+
+    @property
+    def config(self) -> DeskConfig:
+        return self._ctx.config
+
+    @config.setter
+    def config(self, value: DeskConfig) -> None:
+        self._ctx.config = value
+
+    @property
+    def clock(self) -> Clock:
+        return self._ctx.clock
+
+    @clock.setter
+    def clock(self, value: Clock) -> None:
+        self._ctx.clock = value
+
+    @property
+    def agents(self):
+        """The AgentDirectory, for presence (who is online); None without one."""
+        return self._ctx.agents
+
+    @agents.setter
+    def agents(self, value) -> None:
+        self._ctx.agents = value
+
+    @property
+    def listeners(self) -> List[Listener]:
+        return self._ctx.listeners
+
+    def subscribe(self, listener: Listener) -> None:
+        self._ctx.listeners.append(listener)
+
+    # -- views -------------------------------------------------------------------------------------------------
+    def clock_of(self, t: Ticket, now: Optional[dt.datetime] = None) -> SlaClock:
+        return self._views.clock_of(t, now)
+
+    def ticket_dict(self, t: Ticket, now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+        return self._views.ticket_dict(t, now)
+
+    def open_ticket_for(self, conversation_id: str, availability: bool = False) -> Optional[Dict[str, Any]]:
+        """The conversation's open ticket; with ``availability``, also its position, wait and who is online."""
+        return self._views.open_ticket_for(conversation_id, availability)
+
+    def get(self, reference: str, agent: Optional[AgentView] = None) -> Dict[str, Any]:
+        return self._views.get(reference, agent)
+
+    def detail(self, reference: str, agent: Optional[AgentView] = None) -> Dict[str, Any]:
+        """Everything an agent needs: the ticket, the live transcript, the audit trail and the SLA clock."""
+        return self._views.detail(reference, agent)
+
+    def events(self, reference: str) -> List[Dict[str, Any]]:
+        return self._views.events(reference)
+
+    def list_tickets(
+        self,
+        agent: Optional[AgentView] = None,
+        queue: Optional[str] = None,
+        status: Optional[str] = None,
+        priority: Optional[str] = None,
+        assignee: Optional[str] = None,
+        limit: int = 200,
+    ) -> List[Dict[str, Any]]:
+        """Tickets the agent may see, most urgent first (SLA breached, then soonest due, priority, age)."""
+        return self._views.list_tickets(agent, queue, status, priority, assignee, limit)
+
+    def queue_stats(self, agent: Optional[AgentView] = None) -> List[Dict[str, Any]]:
+        return self._views.queue_stats(agent)
+
+    def find_ticket_by_email(self, email: str) -> Optional[Dict[str, Any]]:
+        """The latest open (or recently resolved) ticket of the customer with this e-mail address."""
+        return self._views.find_ticket_by_email(email)
+
+    # -- transitions -------------------------------------------------------------------------------------------
+    def open(self, req: HandoffRequest) -> Tuple[Dict[str, Any], bool]:
+        """``(ticket, created)``: the conversation's open ticket, or a new one — handing it to people."""
+        return self._transitions.open(req)
+
+    def claim(self, reference: str, agent: AgentView) -> Dict[str, Any]:
+        return self._transitions.claim(reference, agent)
+
+    def release(self, reference: str, agent: AgentView, note: Optional[str] = None) -> Dict[str, Any]:
+        return self._transitions.release(reference, agent, note)
+
+    def reply(self, reference: str, agent: AgentView, text: str) -> Dict[str, Any]:
+        """A public reply: it reaches the customer's chat (and e-mail channel, through the webhooks)."""
+        return self._transitions.reply(reference, agent, text)
+
+    def note(self, reference: str, agent: AgentView, text: str) -> Dict[str, Any]:
+        """An internal note: on the ticket's history, never shown to the customer."""
+        return self._transitions.note(reference, agent, text)
+
+    def resolve(self, reference: str, agent: Optional[AgentView], note: Optional[str] = None) -> Dict[str, Any]:
+        return self._transitions.resolve(reference, agent, note)
+
+    def escalate(
+        self, reference: str, agent: Optional[AgentView], kind: str = "functional", note: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """One level up: functional (a specialist team) or hierarchical (someone with authority)."""
+        return self._transitions.escalate(reference, agent, kind, note)
+
+    def return_to_bot(self, reference: str, agent: AgentView, note: Optional[str] = None) -> Dict[str, Any]:
+        return self._transitions.return_to_bot(reference, agent, note)
+
+    def flag_answer(
+        self, reference: str, agent: AgentView, message_id: int, note: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Mark one of the bot's answers in this conversation as wrong, linked to the article it cited."""
+        return self._transitions.flag_answer(reference, agent, message_id, note)
+
+    def customer_message(self, conversation_id: str, text: str) -> Optional[Dict[str, Any]]:
+        """A customer message in a conversation a person owns (or owned); ``None`` when the bot owns it again."""
+        return self._transitions.customer_message(conversation_id, text)
+
+    def set_contact_email(self, reference: str, email: str) -> Dict[str, Any]:
+        return self._transitions.set_contact_email(reference, email)
+
+    # -- the SLA scheduler -------------------------------------------------------------------------------------
+    def run_sla(self, now: Optional[dt.datetime] = None) -> List[Dict[str, Any]]:
+        """Apply what the SLA rules require now: raise priorities, record breaches, escalate. Returns the actions."""
+        return self._sla.run(now)

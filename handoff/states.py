@@ -14,12 +14,14 @@ recorded as a ticket event with its actor, time and note (the audit trail).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Dict
 
 from tier0.errors import Conflict
 
 STATUSES = ("waiting", "agent", "resolved", "returned")
 OPEN = ("waiting", "agent")  # a person owns the conversation
+REOPEN_WINDOW = dt.timedelta(days=7)  # a customer writing within this after resolution reopens the ticket
 
 TRANSITIONS: Dict[str, Dict[str, str]] = {
     "claim": {"waiting": "agent"},

@@ -1,0 +1,207 @@
+"""The desk's read models: a ticket as a dict (with its SLA clock and the actions allowed now), its audit trail, the
+detail an agent opens, the queue sorted by urgency, and the numbers per queue. Nothing here changes a ticket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import select
+
+from handoff.agents import AgentView
+from handoff.availability import Availability
+from handoff.context import DeskContext, iso, pauses_of
+from handoff.models import Ticket, TicketEvent
+from handoff.priority import PRIORITIES
+from handoff.sla import SlaClock, SlaTicket, sla_clock, urgency_key
+from handoff.states import OPEN, REOPEN_WINDOW, allowed_actions
+from tier0.errors import Forbidden, InvalidInput
+
+
+def sla_ticket(t: Ticket) -> SlaTicket:
+    return SlaTicket(
+        status=t.status,
+        level=t.level,
+        priority=t.priority,
+        level_started_at=t.level_started_at or t.created_at,
+        first_response_at=t.first_response_at,
+        pauses=tuple(pauses_of(t)),
+        resolved_at=t.resolved_at,
+        flags=frozenset(t.sla_flags or []),
+    )
+
+
+def event_dict(t: Ticket, e: TicketEvent) -> Dict[str, Any]:
+    return {
+        "id": e.id,
+        "ticket": t.reference,
+        "kind": e.kind,
+        "actor": e.actor,
+        "note": e.note,
+        "data": e.data or {},
+        "at": iso(e.created_at),
+    }
+
+
+class TicketViews:
+    def __init__(self, ctx: DeskContext, availability: Availability):
+        self.ctx = ctx
+        self.availability = availability
+
+    def clock_of(self, t: Ticket, now: Optional[dt.datetime] = None) -> SlaClock:
+        q = self.ctx.config.queue(t.queue)
+        return sla_clock(sla_ticket(t), self.ctx.config.sla, q.hours, now or self.ctx.clock.now())
+
+    def ticket_dict(self, t: Ticket, now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+        q = self.ctx.config.queue(t.queue)
+        return {
+            "id": t.reference,
+            "conversation_id": t.conversation_id,
+            "status": t.status,
+            "assignee": t.assignee,
+            "queue": t.queue,
+            "team": q.display(t.language),
+            "level": t.level,
+            "priority": t.priority,
+            "priority_rule": t.priority_rule,
+            "reason": t.reason,
+            "confidence": t.confidence,
+            "language": t.language,
+            "channel": t.channel,
+            "category": t.category,
+            "topic": t.topic,
+            "customer": t.customer or {},
+            "contact_email": t.contact_email,
+            "candidates": t.candidates or [],
+            "transcript": t.transcript or [],
+            "created_at": iso(t.created_at),
+            "level_started_at": iso(t.level_started_at),
+            "first_response_at": iso(t.first_response_at),
+            "resolved_at": iso(t.resolved_at),
+            "sla": self.clock_of(t, now).as_dict(),
+            "actions": allowed_actions(t.status),
+        }
+
+    # -- one ticket ------------------------------------------------------------------------------------------
+    def latest(self, s, conversation_id: str, statuses) -> Optional[Ticket]:
+        """The conversation's newest ticket in one of ``statuses``."""
+        return s.execute(
+            select(Ticket)
+            .where(Ticket.conversation_id == conversation_id, Ticket.status.in_(statuses))
+            .order_by(Ticket.id.desc())
+        ).scalars().first()
+
+    def open_ticket_for(self, conversation_id: str, availability: bool = False) -> Optional[Dict[str, Any]]:
+        """The conversation's open ticket; with ``availability``, also its position, wait and who is online."""
+        with self.ctx.db.session() as s:
+            t = self.latest(s, conversation_id, OPEN)
+            if t is None:
+                return None
+            d = self.ticket_dict(t)
+            if availability:
+                d.update(self.availability.of_ticket(s, t, self.ctx.clock.now()))
+            return d
+
+    def get(self, reference: str, agent: Optional[AgentView] = None) -> Dict[str, Any]:
+        with self.ctx.db.session() as s:
+            t = self.ctx.load(s, reference)
+            self.ctx.check(t, agent)
+            return self.ticket_dict(t)
+
+    def detail(self, reference: str, agent: Optional[AgentView] = None) -> Dict[str, Any]:
+        """Everything an agent needs: the ticket, the live transcript, the audit trail and the SLA clock."""
+        d = self.get(reference, agent)
+        d["messages"] = self.ctx.conversations.transcript(d["conversation_id"])
+        d["events"] = self.events(reference)
+        return d
+
+    def events(self, reference: str) -> List[Dict[str, Any]]:
+        with self.ctx.db.session() as s:
+            t = self.ctx.load(s, reference)
+            rows = s.execute(
+                select(TicketEvent).where(TicketEvent.ticket_id == t.id).order_by(TicketEvent.id)
+            ).scalars()
+            return [event_dict(t, e) for e in rows]
+
+    def find_ticket_by_email(self, email: str) -> Optional[Dict[str, Any]]:
+        """The latest open (or recently resolved) ticket of the customer with this e-mail address."""
+        since = self.ctx.clock.now() - REOPEN_WINDOW
+        with self.ctx.db.session() as s:
+            t = s.execute(
+                select(Ticket)
+                .where(Ticket.contact_email == email.lower())
+                .where(Ticket.status.in_(OPEN) | ((Ticket.status == "resolved") & (Ticket.resolved_at >= since)))
+                .order_by(Ticket.id.desc())
+            ).scalars().first()
+            return self.ticket_dict(t) if t else None
+
+    # -- queues ----------------------------------------------------------------------------------------------
+    def list_tickets(
+        self,
+        agent: Optional[AgentView] = None,
+        queue: Optional[str] = None,
+        status: Optional[str] = None,
+        priority: Optional[str] = None,
+        assignee: Optional[str] = None,
+        limit: int = 200,
+    ) -> List[Dict[str, Any]]:
+        """Tickets the agent may see, most urgent first (SLA breached, then soonest due, priority, age)."""
+        if queue is not None and agent is not None and not agent.can_see_queue(queue):
+            raise Forbidden(f"queue {queue!r} is not one of yours")
+        if priority is not None and priority not in PRIORITIES:
+            raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+        statuses = OPEN if status in (None, "open") else (status,)
+        now = self.ctx.clock.now()
+        with self.ctx.db.session() as s:
+            q = select(Ticket).where(Ticket.status.in_(statuses))
+            if queue:
+                q = q.where(Ticket.queue == queue)
+            elif agent is not None and not agent.sees_all:
+                q = q.where(Ticket.queue.in_(list(agent.queues) or ["-"]))
+            if priority:
+                q = q.where(Ticket.priority == priority)
+            if assignee:
+                q = q.where(Ticket.assignee == assignee)
+            rows = s.execute(q.order_by(Ticket.id.desc()).limit(2000)).scalars().all()
+            keyed = []
+            for t in rows:
+                clock = self.clock_of(t, now)
+                keyed.append((urgency_key(clock, PRIORITIES.index(t.priority), t.created_at), t))
+            keyed.sort(key=lambda kt: kt[0])
+            out = []
+            for _k, t in keyed[:limit]:
+                d = self.ticket_dict(t, now)
+                d.pop("transcript", None)
+                d["last_customer_message"] = next(
+                    (m["text"] for m in reversed(t.transcript or []) if m["sender"] == "customer"), None
+                )
+                out.append(d)
+            return out
+
+    def queue_stats(self, agent: Optional[AgentView] = None) -> List[Dict[str, Any]]:
+        now = self.ctx.clock.now()
+        out = []
+        with self.ctx.db.session() as s:
+            for q in self.ctx.config.queues.values():
+                if agent is not None and not agent.can_see_queue(q.name):
+                    continue
+                rows = s.execute(select(Ticket).where(Ticket.queue == q.name, Ticket.status.in_(OPEN))).scalars().all()
+                online = self.availability.online(q.members, now)
+                breached = sum(1 for t in rows if self.clock_of(t, now).resolution_breached)
+                handling = self.availability.recent_handling_minutes(s, q.name) or q.handling_minutes
+                out.append({
+                    "name": q.name,
+                    "team": q.display("en"),
+                    "names": dict(q.names),
+                    "level": q.level,
+                    "open_now": q.hours.is_open(now),
+                    "members": list(q.members),
+                    "online": online,
+                    "waiting": sum(1 for t in rows if t.status == "waiting"),
+                    "with_agent": sum(1 for t in rows if t.status == "agent"),
+                    "breached": breached,
+                    "handling_minutes": round(handling, 1),
+                    "escalate": dict(q.escalate),
+                })
+        return out
