@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from tier0.db import Base, Database, utcnow
 from tier0.errors import Forbidden, InvalidInput, NotFound
+from tier0.vocab import MAX_MESSAGE_CHARS, Channel, Ownership, Sender
 
-CHANNELS = ("web", "email", "api", "eval")
-SENDERS = ("customer", "bot", "agent", "system")
-MAX_MESSAGE_CHARS = 4000
+CHANNELS = Channel.values()
+SENDERS = Sender.values()
 
 
 class Conversation(Base):
@@ -30,10 +30,10 @@ class Conversation(Base):
 
     id = Column(String(32), primary_key=True)
     token_hash = Column(String(64), nullable=False)
-    channel = Column(String(16), nullable=False, default="web")
+    channel = Column(String(16), nullable=False, default=Channel.WEB.value)
     language = Column(String(8), nullable=True)
     customer = Column(JSON, nullable=False, default=dict)
-    status = Column(String(16), nullable=False, default="bot")  # bot | handed_off
+    status = Column(String(16), nullable=False, default=Ownership.BOT.value)  # tier0.vocab.Ownership
     low_confidence_streak = Column(Integer, nullable=False, default=0)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
@@ -88,7 +88,7 @@ class ConversationStore:
 
     def start(
         self,
-        channel: str = "web",
+        channel: str = Channel.WEB.value,
         language: Optional[str] = None,
         customer: Optional[Dict[str, Any]] = None,
     ) -> tuple:
@@ -99,7 +99,7 @@ class ConversationStore:
         conv = Conversation(
             id=uuid.uuid4().hex,
             token_hash=_hash_token(token),
-            channel=channel,
+            channel=Channel(channel).value,
             language=language,
             customer=dict(customer or {}),
         )
@@ -132,7 +132,7 @@ class ConversationStore:
             raise InvalidInput(f"unknown sender {sender!r}")
         with self.db.session() as s:
             self._get(s, conversation_id)
-            m = Message(conversation_id=conversation_id, sender=sender, text=text, data=dict(data or {}))
+            m = Message(conversation_id=conversation_id, sender=Sender(sender).value, text=text, data=dict(data or {}))
             s.add(m)
             s.flush()
             out = message_dict(m)
@@ -156,7 +156,7 @@ class ConversationStore:
     def last_bot_data(self, conversation_id: str, key: str) -> Any:
         """``data[key]`` of the latest bot message that carries it (what the bot last tried, its last outcome)."""
         for m in reversed(self.transcript(conversation_id)):
-            if m["sender"] == "bot" and m["data"].get(key):
+            if m["sender"] == Sender.BOT and m["data"].get(key):
                 return m["data"][key]
         return None
 
