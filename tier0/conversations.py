@@ -1,7 +1,11 @@
 """Conversations and their messages: the transcript every other part reads.
 
 A conversation is owned by the bot until it is handed off; from then on the bot stays silent in it
-(``status == "handed_off"``) and a person answers.
+(``status == "handed_off"``) and a person answers. Who owns it moves only along :data:`OWNERSHIP_TRANSITIONS`
+(a ticket's own states are :mod:`handoff.states`)::
+
+    bot ──a ticket is opened (the bot hands off, an e-mail arrives)──► handed_off
+    handed_off ──the ticket is returned to the bot, or closed too long ago when the customer writes──► bot
 """
 
 from __future__ import annotations
@@ -12,17 +16,45 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, FrozenSet, List, Optional
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Session
 
 from tier0.db import Base, Database, utcnow
-from tier0.errors import Forbidden, InvalidInput, NotFound
+from tier0.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tier0.vocab import MAX_MESSAGE_CHARS, Channel, Ownership, Sender
 
 CHANNELS = Channel.values()
 SENDERS = Sender.values()
+
+# Who may take a conversation over from whom: current owner -> the owners it may move to. Writing the status a
+# conversation already has is no move and always accepted (two workers handing back the same conversation).
+OWNERSHIP_TRANSITIONS: Dict[Ownership, FrozenSet[Ownership]] = {
+    # handoff.transitions: the bot's hand-off, or an inbound e-mail, opens a ticket
+    Ownership.BOT: frozenset({Ownership.HANDED_OFF}),
+    # handoff.transitions: an agent returns the ticket to the bot;
+    # bot.engine: the customer writes and the conversation's ticket was returned, or resolved too long ago
+    Ownership.HANDED_OFF: frozenset({Ownership.BOT}),
+}
+
+
+def next_ownership(conversation_id: str, current: str, new: Any) -> Ownership:
+    """``new`` as an :class:`Ownership`, when a conversation owned by ``current`` may move to it: InvalidInput for
+    a status that is not an owner, Conflict for a move :data:`OWNERSHIP_TRANSITIONS` does not allow."""
+    if new not in Ownership.values():
+        raise InvalidInput(f"unknown conversation status {new!r}; expected one of {', '.join(Ownership.values())}")
+    target = Ownership(new)
+    if target == current:
+        return target
+    known = current in Ownership.values()
+    allowed = OWNERSHIP_TRANSITIONS.get(Ownership(current), frozenset()) if known else frozenset()
+    if target not in allowed:
+        to = ", ".join(sorted(allowed)) or "nowhere"
+        raise Conflict(
+            f"conversation {conversation_id} cannot go from {current} to {target} (from {current} only to {to})"
+        )
+    return target
 
 
 class Conversation(Base):
@@ -107,8 +139,9 @@ class ConversationStore:
             s.add(conv)
         return ConversationView.of(conv), token
 
-    def _get(self, s: Session, conversation_id: str) -> Conversation:
-        conv = s.get(Conversation, conversation_id)
+    def _get(self, s: Session, conversation_id: str, lock: bool = False) -> Conversation:
+        """The conversation; ``lock`` takes its row lock (PostgreSQL) so two workers cannot both change its owner."""
+        conv = s.get(Conversation, conversation_id, with_for_update=lock or None)
         if conv is None:
             raise NotFound(f"conversation {conversation_id} not found")
         return conv
@@ -161,12 +194,16 @@ class ConversationStore:
         return None
 
     def update(self, conversation_id: str, **fields: Any) -> ConversationView:
+        """Change some of a conversation's fields; a new ``status`` must be a move :data:`OWNERSHIP_TRANSITIONS`
+        allows from the current one (read under the row's lock), else nothing changes."""
         allowed = {"language", "status", "low_confidence_streak", "customer"}
         unknown = set(fields) - allowed
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)}")
         with self.db.session() as s:
-            conv = self._get(s, conversation_id)
+            conv = self._get(s, conversation_id, lock="status" in fields)
+            if "status" in fields:
+                fields["status"] = next_ownership(conversation_id, conv.status, fields["status"]).value
             for k, v in fields.items():
                 setattr(conv, k, v)
             s.flush()
