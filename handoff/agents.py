@@ -26,10 +26,11 @@ from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, s
 from tier0.clock import Clock, SystemClock
 from tier0.db import Base, Database
 from tier0.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from tier0.vocab import Role
 
 log = logging.getLogger("tier0.desk")
 
-ROLES = ("agent", "lead", "admin")
+ROLES = Role.values()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 MIN_PASSWORD = 10
 PRESENCE = dt.timedelta(minutes=5)  # seen within this long = online
@@ -42,7 +43,7 @@ class AgentAccount(Base):
     id = Column(Integer, primary_key=True, autoincrement=True)
     username = Column(String(64), unique=True, nullable=False)
     display_name = Column(String(200), nullable=False)
-    role = Column(String(10), nullable=False, default="agent")
+    role = Column(String(10), nullable=False, default=Role.AGENT.value)
     password_hash = Column(String(200), nullable=False)
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(DateTime, nullable=False)
@@ -67,7 +68,7 @@ class AgentView:
 
     @property
     def sees_all(self) -> bool:
-        return self.role in ("lead", "admin")
+        return self.role in (Role.LEAD, Role.ADMIN)
 
     def can_see_queue(self, queue: str) -> bool:
         return self.sees_all or queue in self.queues
@@ -106,7 +107,9 @@ class AgentDirectory:
         return AgentView(a.username, a.display_name, a.role, tuple(self.queues_of(a.username)))
 
     # -- accounts ----------------------------------------------------------------------------------------
-    def create(self, username: str, password: str, role: str = "agent", display_name: Optional[str] = None) -> AgentView:
+    def create(
+        self, username: str, password: str, role: str = Role.AGENT.value, display_name: Optional[str] = None
+    ) -> AgentView:
         username = (username or "").strip().lower()
         if not USERNAME.match(username):
             raise InvalidInput("username: 2-63 characters, lower-case letters, digits, '.', '_' or '-'")
@@ -119,7 +122,7 @@ class AgentDirectory:
             a = AgentAccount(
                 username=username,
                 display_name=(display_name or username.capitalize()).strip()[:200],
-                role=role,
+                role=str(role),
                 password_hash=_hasher.hash(password),
                 created_at=self.clock.now(),
             )
@@ -245,7 +248,7 @@ class AgentDirectory:
         if self.count():
             return None
         password = secrets.token_urlsafe(12)
-        self.create("admin", password, role="admin", display_name="Administrator")
+        self.create("admin", password, role=Role.ADMIN.value, display_name="Administrator")
         password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.write_text(password + "\n", encoding="utf-8")
         password_file.chmod(0o600)

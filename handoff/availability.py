@@ -14,6 +14,7 @@ from sqlalchemy import select
 from handoff.context import DeskContext, iso
 from handoff.models import Ticket, TicketEvent
 from handoff.priority import PRIORITIES
+from tier0.vocab import TicketStatus
 
 
 class Availability:
@@ -33,7 +34,7 @@ class Availability:
         ahead = s.execute(
             select(Ticket.id).where(
                 Ticket.queue == t.queue,
-                Ticket.status == "waiting",
+                Ticket.status == TicketStatus.WAITING,
                 Ticket.id != t.id,
                 Ticket.priority.in_(PRIORITIES[rank:]),
             )
@@ -61,7 +62,7 @@ class Availability:
     def recent_handling_minutes(self, s, queue: str, last: int = 20) -> Optional[float]:
         """Median minutes from claim to resolution over the queue's last resolved tickets (None without history)."""
         ids = s.execute(
-            select(Ticket.id).where(Ticket.queue == queue, Ticket.status == "resolved")
+            select(Ticket.id).where(Ticket.queue == queue, Ticket.status == TicketStatus.RESOLVED)
             .order_by(Ticket.resolved_at.desc()).limit(last)
         ).scalars().all()
         if len(ids) < 3:

@@ -21,12 +21,13 @@ from tier0.clock import Clock
 from tier0.conversations import ConversationStore
 from tier0.db import Database
 from tier0.errors import Forbidden, InvalidInput, NotFound
+from tier0.vocab import Sender
 
 log = logging.getLogger("tier0.handoff")
 
 Listener = Callable[[Dict[str, Any], Dict[str, Any]], None]
 Pending = List[Tuple[Dict[str, Any], Dict[str, Any]]]  # (event, ticket) pairs to announce after the commit
-SYSTEM = "system"  # the actor of what the SLA scheduler does
+SYSTEM = Sender.SYSTEM.value  # the actor of what the SLA scheduler does
 
 
 def iso(t: Optional[dt.datetime]) -> Optional[str]:
@@ -44,7 +45,7 @@ def parse_reference(ref: str) -> int:
 
 def actor_of(agent: Optional[AgentView]) -> str:
     """Who did it, as the audit trail writes it: ``agent:<username>``, or the system (the SLA scheduler)."""
-    return f"agent:{agent.username}" if agent else SYSTEM
+    return f"{Sender.AGENT.value}:{agent.username}" if agent else SYSTEM
 
 
 def pauses_of(t: Ticket) -> List[Tuple[dt.datetime, Optional[dt.datetime]]]:

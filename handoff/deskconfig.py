@@ -16,19 +16,11 @@ import yaml
 from handoff.priority import PRIORITIES
 from handoff.sla import ALWAYS, BusinessHours, SlaPolicy, SlaTarget, hours_from_spec
 from tier0.errors import InvalidInput
+from tier0.vocab import LEVELS, EscalationKind, HandoffReason, Language
 
-LEVELS = (1, 2, 3)
-ESCALATION_KINDS = ("functional", "hierarchical")
+ESCALATION_KINDS = EscalationKind.values()
 ROUTE_KEYS = ("topic", "category", "reason", "language")
-REASONS = (
-    "customer_request",
-    "low_confidence",
-    "not_helpful",
-    "repeated_failure",
-    "frustration",
-    "needs_authority",
-    "email",
-)
+REASONS = HandoffReason.values()
 
 
 class DeskConfigError(InvalidInput):
@@ -47,7 +39,7 @@ class Queue:
     description: str = ""
 
     def display(self, lang: Optional[str]) -> str:
-        return self.names.get(lang or "en") or self.names.get("en") or self.name
+        return self.names.get(lang or Language.EN) or self.names.get(Language.EN) or self.name
 
 
 @dataclass(frozen=True)
@@ -72,7 +64,7 @@ class DeskConfig:
         q = self.queues.get(name)
         if q is None:
             # A KB may name a hand-off topic the matrix does not know: it lands in the catch-all queue's team.
-            return Queue(name, 1, {"en": name, "fr": name})
+            return Queue(name, 1, {language.value: name for language in Language})
         return q
 
     def route(
@@ -179,8 +171,8 @@ def _parse(raw: Mapping[str, Any], source: str) -> DeskConfig:
         escalate = dict(q.get("escalate") or {})
         for kind in escalate:
             if kind not in ESCALATION_KINDS:
-                raise ValueError(f"{where}.escalate: unknown kind {kind!r}; use functional or hierarchical")
-        names = {str(k): str(v) for k, v in (q.get("names") or {}).items()} or {"en": str(name)}
+                raise ValueError(f"{where}.escalate: unknown kind {kind!r}; use {' or '.join(ESCALATION_KINDS)}")
+        names = {str(k): str(v) for k, v in (q.get("names") or {}).items()} or {Language.EN.value: str(name)}
         queues[str(name)] = Queue(
             name=str(name),
             level=int(level),

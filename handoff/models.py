@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Integer, String, Text
 
 from tier0.db import Base, utcnow
+from tier0.vocab import Channel, Priority, TicketStatus
 
 
 class Ticket(Base):
@@ -13,16 +14,16 @@ class Ticket(Base):
     id = Column(Integer, primary_key=True, autoincrement=True)
     conversation_id = Column(String(32), ForeignKey("conversations.id"), index=True, nullable=False)
     # Ownership state machine (handoff.states): waiting -> agent -> resolved, returned (to the bot), reopened.
-    status = Column(String(16), nullable=False, default="waiting", index=True)
+    status = Column(String(16), nullable=False, default=TicketStatus.WAITING.value, index=True)
     assignee = Column(String(100), nullable=True, index=True)  # agent username while status == agent
     queue = Column(String(100), nullable=False, index=True)
     level = Column(Integer, nullable=False, default=1)
-    priority = Column(String(10), nullable=False, default="normal")
+    priority = Column(String(10), nullable=False, default=Priority.NORMAL.value)
     priority_rule = Column(String(200), nullable=True)
     reason = Column(String(32), nullable=False)
     confidence = Column(Float, nullable=True)
     language = Column(String(8), nullable=True)
-    channel = Column(String(16), nullable=False, default="web")
+    channel = Column(String(16), nullable=False, default=Channel.WEB.value)
     category = Column(String(100), nullable=True)
     customer = Column(JSON, nullable=False, default=dict)
     candidates = Column(JSON, nullable=False, default=list)  # what the bot tried: articles with scores

@@ -18,8 +18,9 @@ import re
 from typing import Iterable, Mapping, Optional, Tuple
 
 from tier0.text import normalize
+from tier0.vocab import HandoffReason, Priority
 
-PRIORITIES = ("low", "normal", "high", "urgent")
+PRIORITIES = Priority.values()  # plain strings, lowest first
 
 _LEGAL = re.compile(
     r"\b(sue|suing|lawsuit|lawyer|attorney|legal action|court|trading standards|small claims|"
@@ -68,15 +69,15 @@ def compute_priority(
     texts = list(customer_texts)
     norm = " ".join(normalize(t) for t in texts)
     if _LEGAL.search(norm):
-        priority, rule = "urgent", "legal_threat"
+        priority, rule = Priority.URGENT.value, "legal_threat"
     elif _REPEATED.search(norm):
-        priority, rule = "high", "repeated_contact"
-    elif reason == "frustration" or _ANGRY_WORDS.search(norm) or any(_shouts(t) for t in texts):
-        priority, rule = "high", "anger"
+        priority, rule = Priority.HIGH.value, "repeated_contact"
+    elif reason == HandoffReason.FRUSTRATION or _ANGRY_WORDS.search(norm) or any(_shouts(t) for t in texts):
+        priority, rule = Priority.HIGH.value, "anger"
     elif _URGENT.search(norm):
-        priority, rule = "high", "urgency"
+        priority, rule = Priority.HIGH.value, "urgency"
     else:
-        priority, rule = "normal", "reason_default"
+        priority, rule = Priority.NORMAL.value, "reason_default"
     floor = (category_floor or {}).get(category or "")
     if floor and not at_least(priority, floor):
         priority, rule = floor, f"category_floor:{category}"

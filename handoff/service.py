@@ -25,12 +25,13 @@ from handoff.deskconfig import DeskConfig
 from handoff.models import Ticket
 from handoff.sla import SlaClock
 from handoff.sla_runs import SlaRuns
-from handoff.states import OPEN, REOPEN_WINDOW
+from handoff.states import REOPEN_WINDOW
 from handoff.transitions import HandoffRequest, TicketTransitions
 from handoff.views import TicketViews, event_dict, sla_ticket
 from tier0.clock import Clock, SystemClock
 from tier0.conversations import ConversationStore
 from tier0.db import Database
+from tier0.vocab import OPEN_TICKET_STATUSES, EscalationKind
 
 __all__ = [
     "HandoffRequest",
@@ -44,7 +45,7 @@ __all__ = [
     "sla_ticket",
 ]
 
-OPEN_STATUSES = OPEN
+OPEN_STATUSES = OPEN_TICKET_STATUSES
 
 
 class HandoffService:
@@ -174,7 +175,11 @@ class HandoffService:
         return self._transitions.resolve(reference, agent, note)
 
     def escalate(
-        self, reference: str, agent: Optional[AgentView], kind: str = "functional", note: Optional[str] = None
+        self,
+        reference: str,
+        agent: Optional[AgentView],
+        kind: str = EscalationKind.FUNCTIONAL.value,
+        note: Optional[str] = None,
     ) -> Dict[str, Any]:
         """One level up: functional (a specialist team) or hierarchical (someone with authority)."""
         return self._transitions.escalate(reference, agent, kind, note)

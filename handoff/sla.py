@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
+from tier0.vocab import OPEN_TICKET_STATUSES, Priority, TicketStatus
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Window = Tuple[dt.time, dt.time]
 
@@ -125,19 +127,20 @@ class SlaPolicy:
         per_level = self.targets.get(level)
         if not per_level:
             return None
-        return per_level.get(priority) or per_level.get("normal")
+        return per_level.get(priority) or per_level.get(Priority.NORMAL)
 
 
+_BELOW_URGENT = (Priority.LOW.value, Priority.NORMAL.value, Priority.HIGH.value)
 DEFAULT_POLICY = SlaPolicy(
     {
         1: {
-            "low": SlaTarget(30, 240),
-            "normal": SlaTarget(5, 20),
-            "high": SlaTarget(5, 20),
-            "urgent": SlaTarget(2, 10),
+            Priority.LOW.value: SlaTarget(30, 240),
+            Priority.NORMAL.value: SlaTarget(5, 20),
+            Priority.HIGH.value: SlaTarget(5, 20),
+            Priority.URGENT.value: SlaTarget(2, 10),
         },
-        2: {p: SlaTarget(30, 240) for p in ("low", "normal", "high")} | {"urgent": SlaTarget(15, 120)},
-        3: {p: SlaTarget(240, 2880) for p in ("low", "normal", "high")} | {"urgent": SlaTarget(60, 480)},
+        2: {p: SlaTarget(30, 240) for p in _BELOW_URGENT} | {Priority.URGENT.value: SlaTarget(15, 120)},
+        3: {p: SlaTarget(240, 2880) for p in _BELOW_URGENT} | {Priority.URGENT.value: SlaTarget(60, 480)},
     }
 )
 
@@ -198,8 +201,8 @@ def paused_seconds(t: SlaTicket, hours: BusinessHours, until: dt.datetime) -> fl
 def sla_clock(t: SlaTicket, policy: SlaPolicy, hours: BusinessHours, now: dt.datetime) -> SlaClock:
     target = policy.target(t.level, t.priority)
     open_now = hours.is_open(now)
-    end = t.resolved_at if t.status == "resolved" and t.resolved_at else now
-    paused = any(b is None for _a, b in t.pauses) and t.status != "resolved"
+    end = t.resolved_at if t.status == TicketStatus.RESOLVED and t.resolved_at else now
+    paused = any(b is None for _a, b in t.pauses) and t.status != TicketStatus.RESOLVED
     if target is None:
         return SlaClock(None, False, None, False, paused, None, open_now)
     fr_due = hours.add_seconds(t.level_started_at, target.first_response_min * 60)
@@ -208,7 +211,7 @@ def sla_clock(t: SlaTicket, policy: SlaPolicy, hours: BusinessHours, now: dt.dat
     elapsed = hours.seconds_between(t.level_started_at, end) - paused_seconds(t, hours, end)
     remaining = target.resolution_min * 60 - elapsed
     res_breached = remaining <= 0
-    if paused or t.status == "resolved":
+    if paused or t.status == TicketStatus.RESOLVED:
         res_due = None
     elif remaining > 0:
         res_due = hours.add_seconds(now, remaining)
@@ -227,7 +230,7 @@ class SlaAction:
 
 def due_actions(t: SlaTicket, clock: SlaClock, can_escalate: bool) -> List[SlaAction]:
     """What the scheduler must do now for this ticket (each action at most once per level)."""
-    if t.status not in ("waiting", "agent"):
+    if t.status not in OPEN_TICKET_STATUSES:
         return []
     actions: List[SlaAction] = []
     fr_flag = f"L{t.level}:first_response"

@@ -14,9 +14,9 @@ from handoff.context import SYSTEM, DeskContext, log
 from handoff.models import Ticket
 from handoff.priority import bump
 from handoff.sla import due_actions
-from handoff.states import OPEN
 from handoff.transitions import TicketTransitions
 from handoff.views import TicketViews, event_dict, sla_ticket
+from tier0.vocab import OPEN_TICKET_STATUSES, EscalationKind
 
 
 class SlaRuns:
@@ -30,12 +30,12 @@ class SlaRuns:
         now = now or self.ctx.clock.now()
         done: List[Dict[str, Any]] = []
         with self.ctx.db.session() as s:
-            ids = s.execute(select(Ticket.id).where(Ticket.status.in_(OPEN))).scalars().all()
+            ids = s.execute(select(Ticket.id).where(Ticket.status.in_(OPEN_TICKET_STATUSES))).scalars().all()
         for tid in ids:
             escalate = False
             with self.ctx.db.session() as s:
                 t = s.get(Ticket, tid, with_for_update=True)
-                if t is None or t.status not in OPEN:
+                if t is None or t.status not in OPEN_TICKET_STATUSES:
                     continue
                 q = self.ctx.config.queue(t.queue)
                 clock = self.views.clock_of(t, now)
@@ -63,6 +63,7 @@ class SlaRuns:
                 queue = t.queue
             self.ctx.emit(out)
             if escalate:
-                kind = "functional" if "functional" in self.ctx.config.queue(queue).escalate else "hierarchical"
-                self.transitions.escalate(f"T-{tid}", None, kind, "automatic: resolution SLA breached")
+                paths = self.ctx.config.queue(queue).escalate
+                kind = EscalationKind.FUNCTIONAL if EscalationKind.FUNCTIONAL in paths else EscalationKind.HIERARCHICAL
+                self.transitions.escalate(f"T-{tid}", None, kind.value, "automatic: resolution SLA breached")
         return done

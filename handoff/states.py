@@ -18,23 +18,25 @@ import datetime as dt
 from typing import Dict
 
 from tier0.errors import Conflict
+from tier0.vocab import OPEN_TICKET_STATUSES, TicketStatus
 
-STATUSES = ("waiting", "agent", "resolved", "returned")
-OPEN = ("waiting", "agent")  # a person owns the conversation
+STATUSES = TicketStatus.values()
+OPEN = OPEN_TICKET_STATUSES  # a person owns the conversation
 REOPEN_WINDOW = dt.timedelta(days=7)  # a customer writing within this after resolution reopens the ticket
 
-TRANSITIONS: Dict[str, Dict[str, str]] = {
-    "claim": {"waiting": "agent"},
-    "release": {"agent": "waiting"},
-    "escalate": {"waiting": "waiting", "agent": "waiting"},
-    "resolve": {"waiting": "resolved", "agent": "resolved"},
-    "return_to_bot": {"waiting": "returned", "agent": "returned"},
-    "reopen": {"resolved": "waiting"},
+TRANSITIONS: Dict[str, Dict[str, TicketStatus]] = {  # action -> {from: to}
+    "claim": {TicketStatus.WAITING: TicketStatus.AGENT},
+    "release": {TicketStatus.AGENT: TicketStatus.WAITING},
+    "escalate": {TicketStatus.WAITING: TicketStatus.WAITING, TicketStatus.AGENT: TicketStatus.WAITING},
+    "resolve": {TicketStatus.WAITING: TicketStatus.RESOLVED, TicketStatus.AGENT: TicketStatus.RESOLVED},
+    "return_to_bot": {TicketStatus.WAITING: TicketStatus.RETURNED, TicketStatus.AGENT: TicketStatus.RETURNED},
+    "reopen": {TicketStatus.RESOLVED: TicketStatus.WAITING},
 }
 
 
-def next_status(status: str, action: str) -> str:
-    """The status after ``action``, or :class:`Conflict` when the action is not allowed from ``status``."""
+def next_status(status: str, action: str) -> TicketStatus:
+    """The status after ``action``, or :class:`Conflict` when the action is not allowed from ``status``. A member
+    of :class:`~tier0.vocab.TicketStatus`: store its ``.value``."""
     moves = TRANSITIONS.get(action)
     if moves is None:
         raise ValueError(f"unknown action {action!r}")

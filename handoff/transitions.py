@@ -21,10 +21,11 @@ from handoff.deskconfig import REASONS
 from handoff.models import Ticket
 from handoff.notices import notice
 from handoff.priority import compute_priority
-from handoff.states import OPEN, REOPEN_WINDOW, next_status
+from handoff.states import REOPEN_WINDOW, next_status
 from handoff.views import TicketViews, event_dict
 from tier0.conversations import validate_text
 from tier0.errors import Conflict, Forbidden, InvalidInput
+from tier0.vocab import OPEN_TICKET_STATUSES, EscalationKind, Ownership, Sender, TicketStatus
 
 Apply = Callable[[Any, Ticket, dt.datetime], Dict[str, Any]]
 
@@ -62,7 +63,7 @@ class TicketTransitions:
         conversations = self.ctx.conversations
         conv = conversations.get(req.conversation_id)
         transcript = conversations.transcript(req.conversation_id)
-        customer_texts = [m["text"] for m in transcript if m["sender"] == "customer"]
+        customer_texts = [m["text"] for m in transcript if m["sender"] == Sender.CUSTOMER]
         language = req.language or conv.language
         queue = self.ctx.config.route(req.reason, req.article_queue, req.category, language)
         priority, rule = compute_priority(
@@ -73,12 +74,12 @@ class TicketTransitions:
         with self.ctx.db.session() as s:
             t = Ticket(
                 conversation_id=req.conversation_id,
-                status="waiting",
+                status=TicketStatus.WAITING.value,
                 queue=queue.name,
                 level=queue.level,
                 priority=priority,
                 priority_rule=rule,
-                reason=req.reason,
+                reason=str(req.reason),
                 confidence=req.confidence,
                 language=language,
                 channel=conv.channel,
@@ -95,12 +96,12 @@ class TicketTransitions:
             )
             s.add(t)
             s.flush()
-            e = self.ctx.event(s, t, "created", "bot", req.reason, queue=queue.name, level=queue.level,
+            e = self.ctx.event(s, t, "created", Sender.BOT.value, t.reason, queue=queue.name, level=queue.level,
                                priority=priority, rule=rule)
             result = self.views.ticket_dict(t, now)
             result.update(self.availability.of_ticket(s, t, now))
             pending = [(event_dict(t, e), result)]
-        conversations.update(req.conversation_id, status="handed_off")
+        conversations.update(req.conversation_id, status=Ownership.HANDED_OFF)
         log.info(
             "handoff.created ticket=%s queue=%s level=%s priority=%s rule=%s reason=%s",
             result["id"], queue.name, queue.level, priority, rule, req.reason,
@@ -129,13 +130,13 @@ class TicketTransitions:
             if (
                 owner_only
                 and agent is not None
-                and t.status == "agent"
+                and t.status == TicketStatus.AGENT
                 and t.assignee not in (None, agent.username)
                 and not agent.sees_all
             ):
                 raise Forbidden(f"ticket {t.reference} belongs to {t.assignee}; a team lead can take it over")
             before = t.status
-            t.status = next_status(t.status, action)
+            t.status = next_status(t.status, action).value
             data = apply(s, t, now) if apply else {}
             e = self.ctx.event(s, t, kind or action, actor, note, **{"from": before, "to": t.status, **(data or {})})
             result = self.views.ticket_dict(t, now)
@@ -166,15 +167,16 @@ class TicketTransitions:
         with self.ctx.db.session() as s:
             t = self.ctx.load(s, reference, lock=True)
             self.ctx.check(t, agent)
-            if t.status not in OPEN:
+            if t.status not in OPEN_TICKET_STATUSES:
                 raise Conflict(f"ticket {t.reference} is {t.status}; it takes no more replies")
-            if t.status == "agent" and t.assignee != agent.username and not agent.sees_all:
+            if t.status == TicketStatus.AGENT and t.assignee != agent.username and not agent.sees_all:
                 raise Forbidden(f"ticket {t.reference} belongs to {t.assignee}; a team lead can take it over")
             pending = []
-            if t.status == "waiting":  # replying takes the ticket
-                t.status, t.assignee = "agent", agent.username
+            if t.status == TicketStatus.WAITING:  # replying takes the ticket
+                before = t.status
+                t.status, t.assignee = next_status(before, "claim").value, agent.username
                 e = self.ctx.event(s, t, "claimed", actor, None, assignee=agent.username,
-                                   **{"from": "waiting", "to": "agent"})
+                                   **{"from": before, "to": t.status})
                 pending.append(e)
             elif t.assignee != agent.username:
                 prev, t.assignee = t.assignee, agent.username
@@ -191,7 +193,7 @@ class TicketTransitions:
             result = self.views.ticket_dict(t, now)
             out = [(event_dict(t, ev), result) for ev in pending]
         msg = self.ctx.conversations.add_message(
-            conversation_id, "agent", text, {"agent": agent.display_name, "ticket": reference}
+            conversation_id, Sender.AGENT, text, {"agent": agent.display_name, "ticket": reference}
         )
         result["message"] = msg
         self.ctx.emit(out)
@@ -223,11 +225,15 @@ class TicketTransitions:
         return result
 
     def escalate(
-        self, reference: str, agent: Optional[AgentView], kind: str = "functional", note: Optional[str] = None
+        self,
+        reference: str,
+        agent: Optional[AgentView],
+        kind: str = EscalationKind.FUNCTIONAL.value,
+        note: Optional[str] = None,
     ) -> Dict[str, Any]:
         """One level up: functional (a specialist team) or hierarchical (someone with authority)."""
-        if kind not in ("functional", "hierarchical"):
-            raise InvalidInput("escalation kind must be 'functional' or 'hierarchical'")
+        if kind not in EscalationKind.values():
+            raise InvalidInput(f"escalation kind must be {' or '.join(map(repr, EscalationKind.values()))}")
         if agent is not None and not (note or "").strip():
             raise InvalidInput("say why you escalate: the next level reads your note first")
 
@@ -252,7 +258,7 @@ class TicketTransitions:
             return {}
 
         result = self.transition(reference, "return_to_bot", agent, note, apply=apply, kind="returned_to_bot")
-        self.ctx.conversations.update(result["conversation_id"], status="bot", low_confidence_streak=0)
+        self.ctx.conversations.update(result["conversation_id"], status=Ownership.BOT, low_confidence_streak=0)
         self.tell(result, "returned")
         return result
 
@@ -263,13 +269,13 @@ class TicketTransitions:
         ticket = self.views.get(reference, agent)
         messages = self.ctx.conversations.transcript(ticket["conversation_id"])
         idx = next((i for i, m in enumerate(messages) if m["id"] == message_id), None)
-        if idx is None or messages[idx]["sender"] != "bot":
+        if idx is None or messages[idx]["sender"] != Sender.BOT:
             raise InvalidInput(f"message {message_id} is not a bot message of this conversation")
         sources = messages[idx]["data"].get("sources") or []
         outcome = messages[idx]["data"].get("outcome") or {}
         if not sources or outcome.get("type", "answer") != "answer":
             raise InvalidInput(f"message {message_id} is not an answer citing an article")
-        question = next((m["text"] for m in reversed(messages[:idx]) if m["sender"] == "customer"), None)
+        question = next((m["text"] for m in reversed(messages[:idx]) if m["sender"] == Sender.CUSTOMER), None)
         article_id = sources[0]["article_id"]
         with self.ctx.db.session() as s:
             t = self.ctx.load(s, reference)
@@ -290,23 +296,24 @@ class TicketTransitions:
             t = s.execute(
                 select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc())
             ).scalars().first()
-            if t is None or t.status == "returned":
+            if t is None or t.status == TicketStatus.RETURNED:
                 return None
             pending = []
-            if t.status == "resolved":
+            if t.status == TicketStatus.RESOLVED:
                 if t.resolved_at is None or now - t.resolved_at > REOPEN_WINDOW:
                     return None
-                t.status, t.assignee = next_status(t.status, "reopen"), None
+                before = t.status
+                t.status, t.assignee = next_status(before, "reopen").value, None
                 t.level_started_at, t.first_response_at, t.resolved_at = now, None, None
                 t.sla_flags = []
                 set_pauses(t, [])
-                pending.append(self.ctx.event(s, t, "reopened", "customer", None,
-                                              **{"from": "resolved", "to": "waiting"}))
+                pending.append(self.ctx.event(s, t, "reopened", Sender.CUSTOMER.value, None,
+                                              **{"from": before, "to": t.status}))
             pauses = pauses_of(t)
             if pauses and pauses[-1][1] is None:
                 pauses[-1] = (pauses[-1][0], now)
                 set_pauses(t, pauses)
-            pending.append(self.ctx.event(s, t, "customer_message", "customer", text))
+            pending.append(self.ctx.event(s, t, "customer_message", Sender.CUSTOMER.value, text))
             result = self.views.ticket_dict(t, now)
             out = [(event_dict(t, e), result) for e in pending]
         self.ctx.emit(out)
@@ -319,7 +326,7 @@ class TicketTransitions:
             customer = dict(t.customer or {})
             customer.setdefault("email", email)
             t.customer = customer
-            e = self.ctx.event(s, t, "contact_email", "customer", email)
+            e = self.ctx.event(s, t, "contact_email", Sender.CUSTOMER.value, email)
             result = self.views.ticket_dict(t)
             pending = [(event_dict(t, e), result)]
         self.ctx.emit(pending)
@@ -329,5 +336,5 @@ class TicketTransitions:
         """Keep the customer informed of what happens to their request, in their language."""
         text = notice(what, ticket["language"], team=ticket["team"], ticket=ticket["id"])
         self.ctx.conversations.add_message(
-            ticket["conversation_id"], "system", text, {"ticket": ticket["id"], "notice": what}
+            ticket["conversation_id"], Sender.SYSTEM, text, {"ticket": ticket["id"], "notice": what}
         )

@@ -15,8 +15,11 @@ from handoff.context import DeskContext, iso, pauses_of
 from handoff.models import Ticket, TicketEvent
 from handoff.priority import PRIORITIES
 from handoff.sla import SlaClock, SlaTicket, sla_clock, urgency_key
-from handoff.states import OPEN, REOPEN_WINDOW, allowed_actions
+from handoff.states import REOPEN_WINDOW, allowed_actions
 from tier0.errors import Forbidden, InvalidInput
+from tier0.vocab import OPEN_TICKET_STATUSES, Language, Sender, TicketStatus
+
+OPEN_FILTER = "open"  # list_tickets(status=...): the open tickets, waiting or with an agent
 
 
 def sla_ticket(t: Ticket) -> SlaTicket:
@@ -95,7 +98,7 @@ class TicketViews:
     def open_ticket_for(self, conversation_id: str, availability: bool = False) -> Optional[Dict[str, Any]]:
         """The conversation's open ticket; with ``availability``, also its position, wait and who is online."""
         with self.ctx.db.session() as s:
-            t = self.latest(s, conversation_id, OPEN)
+            t = self.latest(s, conversation_id, OPEN_TICKET_STATUSES)
             if t is None:
                 return None
             d = self.ticket_dict(t)
@@ -131,7 +134,10 @@ class TicketViews:
             t = s.execute(
                 select(Ticket)
                 .where(Ticket.contact_email == email.lower())
-                .where(Ticket.status.in_(OPEN) | ((Ticket.status == "resolved") & (Ticket.resolved_at >= since)))
+                .where(
+                    Ticket.status.in_(OPEN_TICKET_STATUSES)
+                    | ((Ticket.status == TicketStatus.RESOLVED) & (Ticket.resolved_at >= since))
+                )
                 .order_by(Ticket.id.desc())
             ).scalars().first()
             return self.ticket_dict(t) if t else None
@@ -151,7 +157,7 @@ class TicketViews:
             raise Forbidden(f"queue {queue!r} is not one of yours")
         if priority is not None and priority not in PRIORITIES:
             raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
-        statuses = OPEN if status in (None, "open") else (status,)
+        statuses = OPEN_TICKET_STATUSES if status in (None, OPEN_FILTER) else (status,)
         now = self.ctx.clock.now()
         with self.ctx.db.session() as s:
             q = select(Ticket).where(Ticket.status.in_(statuses))
@@ -174,7 +180,7 @@ class TicketViews:
                 d = self.ticket_dict(t, now)
                 d.pop("transcript", None)
                 d["last_customer_message"] = next(
-                    (m["text"] for m in reversed(t.transcript or []) if m["sender"] == "customer"), None
+                    (m["text"] for m in reversed(t.transcript or []) if m["sender"] == Sender.CUSTOMER), None
                 )
                 out.append(d)
             return out
@@ -186,20 +192,22 @@ class TicketViews:
             for q in self.ctx.config.queues.values():
                 if agent is not None and not agent.can_see_queue(q.name):
                     continue
-                rows = s.execute(select(Ticket).where(Ticket.queue == q.name, Ticket.status.in_(OPEN))).scalars().all()
+                rows = s.execute(
+                    select(Ticket).where(Ticket.queue == q.name, Ticket.status.in_(OPEN_TICKET_STATUSES))
+                ).scalars().all()
                 online = self.availability.online(q.members, now)
                 breached = sum(1 for t in rows if self.clock_of(t, now).resolution_breached)
                 handling = self.availability.recent_handling_minutes(s, q.name) or q.handling_minutes
                 out.append({
                     "name": q.name,
-                    "team": q.display("en"),
+                    "team": q.display(Language.EN),
                     "names": dict(q.names),
                     "level": q.level,
                     "open_now": q.hours.is_open(now),
                     "members": list(q.members),
                     "online": online,
-                    "waiting": sum(1 for t in rows if t.status == "waiting"),
-                    "with_agent": sum(1 for t in rows if t.status == "agent"),
+                    "waiting": sum(1 for t in rows if t.status == TicketStatus.WAITING),
+                    "with_agent": sum(1 for t in rows if t.status == TicketStatus.AGENT),
                     "breached": breached,
                     "handling_minutes": round(handling, 1),
                     "escalate": dict(q.escalate),
