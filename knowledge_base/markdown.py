@@ -25,10 +25,12 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from tier0.errors import ArticleFormatError
+from tier0.vocab import ArticleStatus
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 LANG_RE = re.compile(r"^[a-z]{2}$")
 KNOWN_KEYS = {"id", "title", "lang", "category", "tags", "questions", "handoff", "status", "body"}
+STATUS_CHOICES = ", ".join(ArticleStatus.values()[:-1]) + " or " + ArticleStatus.values()[-1]  # for messages
 
 
 @dataclass
@@ -41,7 +43,7 @@ class ArticleData:
     tags: List[str] = field(default_factory=list)
     questions: List[str] = field(default_factory=list)
     handoff: Optional[str] = None
-    status: str = "published"
+    status: str = ArticleStatus.PUBLISHED.value
 
     def content_hash(self) -> str:
         d = asdict(self)
@@ -58,7 +60,7 @@ class ArticleData:
             meta["questions"] = self.questions
         if self.handoff:
             meta["handoff"] = self.handoff
-        if self.status != "published":
+        if self.status != ArticleStatus.PUBLISHED:
             meta["status"] = self.status
         head = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False)
         return f"---\n{head}---\n{self.body}\n"
@@ -118,10 +120,10 @@ def parse_article(text: str, path: str = "<article>") -> ArticleData:
     lang = need("lang").lower()
     if not LANG_RE.match(lang):
         raise ArticleFormatError(path, _key_line(head_lines, "lang", 2), f"lang {lang!r} is not an ISO 639-1 code")
-    status = str(meta.get("status") or "published").strip()
-    if status not in ("draft", "published", "archived"):
+    status = str(meta.get("status") or ArticleStatus.PUBLISHED.value).strip()
+    if status not in ArticleStatus.values():
         raise ArticleFormatError(
-            path, _key_line(head_lines, "status", 2), f"status {status!r} is not draft, published or archived"
+            path, _key_line(head_lines, "status", 2), f"status {status!r} is not {STATUS_CHOICES}"
         )
     handoff = meta.get("handoff")
     if handoff is not None and not isinstance(handoff, str):

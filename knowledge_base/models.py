@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 
 from tier0.db import Base, utcnow
+from tier0.vocab import ArticleStatus
 
-STATUSES = ("draft", "published", "archived")
+STATUSES = ArticleStatus.values()
 
 
 class Article(Base):
@@ -20,7 +21,7 @@ class Article(Base):
     questions = Column(JSON, nullable=False, default=list)
     handoff_queue = Column(String(100), nullable=True)
     body = Column(Text, nullable=False, default="")
-    status = Column(String(16), nullable=False, default="published", index=True)
+    status = Column(String(16), nullable=False, default=ArticleStatus.PUBLISHED.value, index=True)
     version = Column(Integer, nullable=False, default=1)
     content_hash = Column(String(64), nullable=False)
     source = Column(String(1000), nullable=True)

@@ -9,10 +9,11 @@ from typing import Callable, Dict, List, Optional
 
 from sqlalchemy import func, select
 
-from knowledge_base.markdown import ArticleData, parse_article
+from knowledge_base.markdown import STATUS_CHOICES, ArticleData, parse_article
 from knowledge_base.models import Article, ArticleVersion
 from tier0.db import Database
 from tier0.errors import ArticleFormatError, InvalidInput, NotFound
+from tier0.vocab import ArticleStatus
 
 log = logging.getLogger("tier0.kb")
 
@@ -138,8 +139,9 @@ class KnowledgeBase:
         return report
 
     def set_status(self, article_id: str, status: str, note: Optional[str] = None) -> ArticleData:
-        if status not in ("draft", "published", "archived"):
-            raise InvalidInput(f"status {status!r} is not draft, published or archived")
+        if status not in ArticleStatus.values():
+            raise InvalidInput(f"status {status!r} is not {STATUS_CHOICES}")
+        status = ArticleStatus(status).value  # a plain string in the row, the version snapshot and the Markdown
         data = self.get(article_id)
         data.status = status
         self.upsert(data, note=note or status)
@@ -155,13 +157,17 @@ class KnowledgeBase:
 
     def published(self) -> List[ArticleData]:
         with self.db.session() as s:
-            rows = s.execute(select(Article).where(Article.status == "published").order_by(Article.id)).scalars()
+            rows = s.execute(
+                select(Article).where(Article.status == ArticleStatus.PUBLISHED).order_by(Article.id)
+            ).scalars()
             return [article_data(a) for a in rows]
 
     def fingerprint(self) -> Dict[str, str]:
         """article id -> content hash, for published articles (what the search index must hold)."""
         with self.db.session() as s:
-            rows = s.execute(select(Article.id, Article.content_hash).where(Article.status == "published"))
+            rows = s.execute(
+                select(Article.id, Article.content_hash).where(Article.status == ArticleStatus.PUBLISHED)
+            )
             return {r[0]: r[1] for r in rows}
 
     def revision(self) -> tuple:
