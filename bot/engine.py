@@ -14,6 +14,16 @@ from typing import Any, Dict, List, Optional
 from bot.services import Services, use
 from tier0.conversations import validate_text
 from tier0.text import detect_language
+from tier0.vocab import (
+    MAX_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
+    SUPPORTED_LANGUAGES,
+    Channel,
+    HandoffReason,
+    Ownership,
+    Sender,
+    TicketStatus,
+)
 
 log = logging.getLogger("tier0.bot")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
@@ -62,11 +72,11 @@ class ConversationEngine:
         self._turns.shutdown(wait=True)
         self.services.db.dispose()
 
-    def start(self, channel: str = "web", language: Optional[str] = None, customer: Optional[dict] = None):
-        if language is not None and language not in ("en", "fr"):
+    def start(self, channel: str = Channel.WEB, language: Optional[str] = None, customer: Optional[dict] = None):
+        if language is not None and language not in SUPPORTED_LANGUAGES:
             from tier0.errors import InvalidInput
 
-            raise InvalidInput("language must be 'en' or 'fr'")
+            raise InvalidInput(f"language must be one of {', '.join(SUPPORTED_LANGUAGES)}")
         return self.services.conversations.start(channel=channel, language=language, customer=customer)
 
     async def send(self, conversation_id: str, text: str) -> TurnResult:
@@ -76,9 +86,9 @@ class ConversationEngine:
         lang = detect_language(text, default=conv.language or "en") or "en"
         if lang != conv.language:
             store.update(conversation_id, language=lang)
-        store.add_message(conversation_id, "customer", text, {"language": lang})
+        store.add_message(conversation_id, Sender.CUSTOMER, text, {"language": lang})
 
-        if conv.status == "handed_off":
+        if conv.status == Ownership.HANDED_OFF:
             # A person owns (or owned) the conversation: the bot stays silent and the message joins the ticket,
             # reopening it if it was resolved recently. Only a ticket handed back, or long closed, gives the bot
             # the conversation again.
@@ -87,7 +97,7 @@ class ConversationEngine:
                 messages, ticket = self._maybe_capture_email(ticket, text, lang)
                 outcome = {"type": "handoff", **_ticket_outcome(ticket)}
                 return TurnResult(conversation_id, lang, messages, outcome, ticket)
-            store.update(conversation_id, status="bot", low_confidence_streak=0)
+            store.update(conversation_id, status=Ownership.BOT, low_confidence_streak=0)
 
         t0 = time.perf_counter()
         picked = self.services.turns.picked_option(conversation_id, text, lang)
@@ -129,27 +139,28 @@ class ConversationEngine:
         sender = sender.strip().lower()
         if not EMAIL.fullmatch(sender):
             raise InvalidInput(f"{sender!r} is not an e-mail address")
-        body = validate_text(text[:4000])
+        body = validate_text(text[:MAX_MESSAGE_CHARS])
         content = f"{subject.strip()}\n\n{body}" if subject.strip() and subject.strip() not in body else body
-        content = content[:4000]
+        content = content[:MAX_MESSAGE_CHARS]
         lang = detect_language(content, default="en")
-        data = {"channel": "email", "subject": subject.strip()[:300], "message_id": message_id}
+        data = {"channel": Channel.EMAIL.value, "subject": subject.strip()[:300], "message_id": message_id}
         handoff = self.services.handoff
         existing = handoff.find_ticket_by_email(sender)
         if existing is not None:
-            self.services.conversations.add_message(existing["conversation_id"], "customer", content, data)
+            self.services.conversations.add_message(existing["conversation_id"], Sender.CUSTOMER, content, data)
             ticket = handoff.customer_message(existing["conversation_id"], content)
             if ticket is not None:
                 return {"ticket": ticket["id"], "conversation_id": ticket["conversation_id"], "attached": True}
-        customer = {"email": sender, **({"name": name.strip()[:200]} if name and name.strip() else {})}
-        conv, _token = self.services.conversations.start(channel="email", language=lang, customer=customer)
-        self.services.conversations.add_message(conv.id, "customer", content, data)
-        ticket, _created = handoff.open(HandoffRequest(conversation_id=conv.id, reason="email", language=lang))
+        customer = {"email": sender, **({"name": name.strip()[:MAX_NAME_CHARS]} if name and name.strip() else {})}
+        conv, _token = self.services.conversations.start(channel=Channel.EMAIL, language=lang, customer=customer)
+        self.services.conversations.add_message(conv.id, Sender.CUSTOMER, content, data)
+        request = HandoffRequest(conversation_id=conv.id, reason=HandoffReason.EMAIL, language=lang)
+        ticket, _created = handoff.open(request)
         return {"ticket": ticket["id"], "conversation_id": conv.id, "attached": False}
 
     def _maybe_capture_email(self, ticket: Dict[str, Any], text: str, lang: str):
         """When nobody was available, the bot asked for an e-mail address: keep it on the ticket and confirm."""
-        if ticket.get("contact_email") or ticket["status"] != "waiting":
+        if ticket.get("contact_email") or ticket["status"] != TicketStatus.WAITING:
             return [], ticket
         match = EMAIL.search(text)
         if not match:
@@ -159,7 +170,7 @@ class ConversationEngine:
         ticket = self.services.handoff.set_contact_email(ticket["id"], match.group(0))
         stored = self.services.conversations.add_message(
             ticket["conversation_id"],
-            "system",
+            Sender.SYSTEM,
             notice("email_saved", lang, email=ticket["contact_email"], ticket=ticket["id"]),
             {"ticket": ticket["id"], "notice": "email_saved"},
         )
@@ -183,7 +194,7 @@ class ConversationEngine:
                 data["outcome"] = payload["outcome"]
             if payload.get("tried"):
                 data["tried"] = payload["tried"]
-            stored = store.add_message(conversation_id, "bot", m.get("text") or "", data)
+            stored = store.add_message(conversation_id, Sender.BOT, m.get("text") or "", data)
             out.append(
                 {
                     "id": stored["id"],

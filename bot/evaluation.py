@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from handoff.priority import PRIORITIES, at_least
 from tier0.errors import InvalidInput
+from tier0.vocab import Channel
 
 EXPECT_KEYS = {"answer", "no_answer", "handoff", "no_handoff", "queue", "priority_at_least"}
 
@@ -207,7 +208,7 @@ async def run_cases(engine, cases: List[Case], progress=None) -> Dict[str, Any]:
     results: List[Dict[str, Any]] = []
     t0 = time.perf_counter()
     for i, case in enumerate(cases):
-        conv, _token = engine.start(channel="eval")
+        conv, _token = engine.start(channel=Channel.EVAL)
         turn = None
         for text in case.turns:
             turn = await engine.send(conv.id, text)

@@ -29,6 +29,7 @@ from handoff.models import TicketEvent
 from retrieval.calibration import MAX_TRAFFIC, Feedback, Question
 from tier0.conversations import Conversation, Message
 from tier0.db import Database, utcnow
+from tier0.vocab import Channel, Sender
 
 MAX_FEEDBACK = 5000  # the most recent labelled answers used
 MAX_AGE_DAYS = 180  # older conversations are not read (the KB has moved on, and the scan stays bounded)
@@ -47,13 +48,14 @@ def _turns(s, since) -> List[list]:
     rows = s.execute(
         select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data, Message.created_at)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.channel != "eval", Message.sender.in_(("customer", "bot")), Message.created_at >= since)
+        .where(Conversation.channel != Channel.EVAL.value,
+               Message.sender.in_((Sender.CUSTOMER.value, Sender.BOT.value)), Message.created_at >= since)
         .order_by(Message.conversation_id, Message.id)
     ).all()
     turns: List[list] = []
     for mid, conv_id, sender, text, data, at in rows:
         data = data or {}
-        if sender == "customer":
+        if sender == Sender.CUSTOMER:
             turns.append([conv_id, (text, data.get("language")), {}, None, None, None, at])
             continue
         if not turns or turns[-1][0] != conv_id:

@@ -6,12 +6,15 @@ process-wide (:func:`current`).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import fcntl
 import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional
 
 from tier0.config import Settings
 
@@ -108,7 +111,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     def sync_index() -> None:
         from bot.feedback import read
 
-        with refit_lock:
+        with refit_lock, _machine_lock(settings.index_dir):
             index.sync(kb.published(), kb.fingerprint())
             # customers' and agents' verdicts on real answers refine the KB-derived calibration, and their questions
             # tell how many the KB does not cover (bot.feedback; one scan of the conversations for both)
@@ -117,7 +120,8 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
                         out_of_kb_share=settings.out_of_kb_share,
                         traffic=traffic if settings.learn_out_of_kb_share else (),
                         learn_share=settings.learn_out_of_kb_share, extra_models=extra_models)
-            reads: List[str] = index.calibrator.classifier.extra if index.calibrator and index.calibrator.classifier else []
+            cal = index.calibrator
+            reads: List[str] = cal.classifier.extra if cal and cal.classifier else []
             for e in extra_models:
                 if e.name in reads:
                     e.model()  # load now, not during a customer's turn
@@ -132,6 +136,19 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     turns = TurnService(kb, index, conversations, desk, policy)
     return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config, webhook_endpoints,
                     sync_index)
+
+
+@contextlib.contextmanager
+def _machine_lock(index_dir: Path) -> Iterator[None]:
+    """One re-sync at a time among the workers that share ``index_dir`` (one machine): the first fits the
+    calibration and saves it; the others then find it saved and load it instead of fitting it again."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".sync.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def register(services: Optional[Services]) -> None:

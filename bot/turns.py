@@ -17,6 +17,7 @@ from retrieval.decision import HANDOFF_INTENTS, Decision, DecisionPolicy, Signal
 from retrieval.search import Candidate, SearchIndex
 from tier0.conversations import ConversationStore
 from tier0.text import normalize, tokens
+from tier0.vocab import Sender
 
 log = logging.getLogger("tier0.bot")
 
@@ -120,7 +121,7 @@ class TurnService:
         person), and the customer has already said which article they mean.
         """
         last = next((m for m in reversed(self.conversations.transcript(conversation_id))
-                     if m["sender"] == "bot" and m["data"].get("outcome")), None)
+                     if m["sender"] == Sender.BOT and m["data"].get("outcome")), None)
         if last is None or last["data"]["outcome"].get("type") != "clarify":
             return None
         wanted = normalize(text).strip(" ?!.")

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
+from tier0.vocab import Role  # light: the words of the domain, no model
+
 
 def _settings(args):
     """The settings from the environment; a bad value is one clear line (which TIER0_ variable, why), not a
@@ -363,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     ags.add_parser("list", help="accounts, roles, queues").set_defaults(func=cmd_agents)
     add = ags.add_parser("add", help="create an account (queues come from the desk file's members)")
     add.add_argument("username")
-    add.add_argument("--role", choices=("agent", "lead", "admin"), default="agent")
+    add.add_argument("--role", choices=Role.values(), default=Role.AGENT.value)
     add.add_argument("--name", help="display name shown to customers")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.set_defaults(func=cmd_agents)
