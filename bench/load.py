@@ -1,0 +1,238 @@
+"""Chat turns under load over HTTP: throughput and latency at several offered loads, one worker or several, and
+whether one slow turn holds up the other chats.
+
+Starts its own server on a free loopback port (``tier0 serve --workers N``; with N > 1 on PostgreSQL and Redis),
+then, for each step, C clients each run scripted conversations back to back for ``--seconds`` and report turns/s
+and p50 / p95 / p99 per turn. ``--slow`` adds the non-blocking check: one client sends turns that each take a second
+inside the turn (a synchronous one-second wait, as a slow database or model call would be) while another client
+chats normally; the normal client's p95 is reported with and without the slow client, with turns on the engine's
+turn threads (tier0 today) and, for comparison, awaited on the event loop (tier0 before, ``--inline``).
+
+    .venv/bin/python bench/load.py --workers 1 --clients 1,8,32
+    .venv/bin/python bench/load.py --workers 2 --clients 1,8,32 --database-url postgresql://postgres@127.0.0.1/bench \\
+        --redis-url redis://127.0.0.1:6379/7
+    .venv/bin/python bench/load.py --slow            # the non-blocking check (one worker)
+    .venv/bin/python bench/load.py ... --plot bench/curves/load.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = [
+    ["hello", "I forgot my password", "thanks"],
+    ["bonjour", "ma commande n'est pas arrivée", "merci"],
+    ["how long does delivery take to Belgium?", "that didn't help"],
+    ["comment retourner un article ?", "je veux parler à un conseiller"],
+    ["can I pay in three instalments?", "yes"],
+    ["what is the capital of Australia?", "how do I change my email address?"],
+]
+SLOW_MARK = "[slow] "  # bench/slow_server.py waits one second inside turns whose text starts with this
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url: str, body=None, token=None, timeout: float = 120):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def pct(xs: List[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+
+class Server:
+    def __init__(self, args, inline: bool = False):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        home = tempfile.mkdtemp(prefix="tier0-load-")
+        # The scripts repeat a dozen texts: the default vector cache would answer every turn after the first round
+        # from memory; two entries make each repeated message pay its embedding again, like a new question.
+        env = dict(os.environ, TIER0_HOME=home, TIER0_MODEL_CACHE=str(REPO / "var" / "models"), TIER0_QUERY_CACHE="2",
+                   TIER0_SLA_INTERVAL="0", TIER0_CALIBRATION_INTERVAL="0", TIER0_TURN_THREADS=str(args.turn_threads))
+        if args.database_url:
+            env["TIER0_DATABASE_URL"] = args.database_url
+        if args.redis_url:
+            env["TIER0_REDIS_URL"] = args.redis_url
+        if args.slow:
+            cmd = [sys.executable, str(REPO / "bench" / "slow_server.py"), str(self.port)] + (["--inline"] if inline else [])
+        else:
+            cmd = [str(REPO / ".venv" / "bin" / "tier0"), "serve", "--port", str(self.port), "--workers", str(args.workers)]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_ready(self, timeout: float = 900) -> None:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if call(self.base + "/healthz", timeout=5)["status"] == "ok":
+                    return
+            except Exception:  # noqa: BLE001 - not up yet
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.proc.stderr.read().decode()[-3000:]) from None
+                if time.time() > deadline:
+                    raise
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def client(base: str, until: float, out: List[float], errors: List[str], offset: int, prefix: str = "") -> None:
+    i = offset
+    while time.time() < until:
+        script = SCRIPTS[i % len(SCRIPTS)]
+        i += 1
+        try:
+            conv = call(base + "/api/conversations", {})
+            for text in script:
+                t0 = time.perf_counter()
+                call(f"{base}/api/conversations/{conv['conversation_id']}/messages", {"text": prefix + text},
+                     conv["token"])
+                out.append((time.perf_counter() - t0) * 1000)
+                if time.time() >= until:
+                    break
+        except Exception as e:  # noqa: BLE001 - counted and reported
+            errors.append(f"{type(e).__name__}: {e}")
+
+
+def step(base: str, clients: int, seconds: float) -> Dict[str, float]:
+    times: List[List[float]] = [[] for _ in range(clients)]
+    errors: List[str] = []
+    until = time.time() + seconds
+    threads = [threading.Thread(target=client, args=(base, until, times[c], errors, c)) for c in range(clients)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.time() - t0
+    allt = [x for xs in times for x in xs]
+    return {"clients": clients, "turns": len(allt), "turns_per_s": len(allt) / elapsed, "p50": pct(allt, 50),
+            "p95": pct(allt, 95), "p99": pct(allt, 99), "errors": len(errors)}
+
+
+def slow_check(base: str, seconds: float) -> Dict[str, Dict[str, float]]:
+    """The normal client's latency alone, then beside a client whose every turn waits one second."""
+    alone = step(base, 1, seconds)
+    normal: List[float] = []
+    slow: List[float] = []
+    errors: List[str] = []
+    until = time.time() + seconds
+    threads = [threading.Thread(target=client, args=(base, until, normal, errors, 0)),
+               threading.Thread(target=client, args=(base, until, slow, errors, 3, SLOW_MARK))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    beside = {"turns": len(normal), "p50": pct(normal, 50), "p95": pct(normal, 95), "p99": pct(normal, 99),
+              "slow_turns": len(slow), "slow_p50": pct(slow, 50), "errors": len(errors)}
+    return {"alone": alone, "beside_slow": beside}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--clients", default="1,8,32", help="offered load steps: concurrent clients, comma-separated")
+    ap.add_argument("--seconds", type=float, default=30.0, help="per step")
+    ap.add_argument("--warmup", type=float, default=10.0)
+    ap.add_argument("--turn-threads", type=int, default=4)
+    ap.add_argument("--database-url")
+    ap.add_argument("--redis-url")
+    ap.add_argument("--slow", action="store_true", help="the non-blocking check instead of the load steps")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--plot", help="draw p50/p95/p99 and turns/s per step into this PNG (matplotlib)")
+    args = ap.parse_args()
+    results: Dict[str, object] = {"workers": args.workers, "cores": os.cpu_count(), "turn_threads": args.turn_threads}
+    if args.slow:
+        for label, inline in (("turn_threads", False), ("inline", True)):
+            server = Server(args, inline=inline)
+            try:
+                server.wait_ready()
+                step(server.base, 1, args.warmup)
+                res = slow_check(server.base, args.seconds)
+            finally:
+                server.stop()
+            results[label] = res
+            a, b = res["alone"], res["beside_slow"]
+            print(f"{label:13} normal client alone: p50 {a['p50']:.0f} ms p95 {a['p95']:.0f} ms | beside a client "
+                  f"whose turns take 1 s: p50 {b['p50']:.0f} ms p95 {b['p95']:.0f} ms p99 {b['p99']:.0f} ms "
+                  f"({b['turns']} turns; slow client {b['slow_turns']} turns, p50 {b['slow_p50']:.0f} ms)", flush=True)
+    else:
+        server = Server(args)
+        t0 = time.time()
+        try:
+            server.wait_ready()
+            results["start_s"] = round(time.time() - t0, 1)
+            step(server.base, min(4, max(int(c) for c in args.clients.split(","))), args.warmup)
+            rows = []
+            for c in (int(x) for x in args.clients.split(",")):
+                row = step(server.base, c, args.seconds)
+                rows.append(row)
+                print(f"workers {args.workers} clients {c:3d}: {row['turns_per_s']:6.1f} turns/s  p50 "
+                      f"{row['p50']:6.0f} ms  p95 {row['p95']:6.0f} ms  p99 {row['p99']:6.0f} ms  "
+                      f"({row['turns']} turns, {row['errors']} errors)", flush=True)
+            results["steps"] = rows
+        finally:
+            server.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.plot:
+        plot(args.json, args.plot)
+    return 0
+
+
+def plot(json_paths: Optional[str], out: str) -> None:
+    """One panel of latency percentiles and one of throughput against clients, a line per results file
+    (``--json`` may name several files, comma-separated, e.g. one worker and two)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4))
+    for path in (json_paths or "").split(","):
+        res = json.loads(Path(path).read_text())
+        steps = res.get("steps") or []
+        xs = [s["clients"] for s in steps]
+        label = f"{res['workers']} worker{'s' if res['workers'] > 1 else ''}"
+        for key, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
+            lat.plot(xs, [s[key] for s in steps], style, marker="o", label=f"{label} {key}")
+        thr.plot(xs, [s["turns_per_s"] for s in steps], marker="o", label=label)
+    lat.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms per turn", title="turn latency")
+    thr.set(xscale="log", xlabel="concurrent clients", ylabel="turns/s", title="throughput")
+    for ax in (lat, thr):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
