@@ -36,11 +36,12 @@ from api.schemas import (
     TicketDetail,
 )
 from tier0.errors import InvalidInput, NotFound
-from tier0.vocab import Priority
+from tier0.vocab import DeliveryStatus, Priority, TicketStatus
 
 log = logging.getLogger("tier0.http")
 router = APIRouter(prefix="/api/desk", tags=["desk"])
-TICKET_FILTERS = "^(open|waiting|agent|resolved|returned)$"  # a status, or 'open' for waiting + agent
+# a status, or 'open' for any of OPEN_TICKET_STATUSES
+TICKET_FILTERS = "^(open|" + "|".join(TicketStatus.values()) + ")$"
 
 
 @router.post("/login", response_model=LoginOut)
@@ -210,7 +211,7 @@ def run_sla(engine: Engine, _admin: Admin) -> Any:
 
 @router.get("/webhooks/deliveries", response_model=List[Delivery])
 def webhook_deliveries(
-    request: Request, _admin: Admin, status: Optional[str] = Query(None, regex="^(pending|delivered|failed)$")
+    request: Request, _admin: Admin, status: Optional[str] = Query(None, regex=DeliveryStatus.pattern())
 ) -> Any:
     hooks = getattr(request.app.state, "webhooks", None)
     return hooks.list_deliveries(status=status) if hooks is not None else []

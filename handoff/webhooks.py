@@ -15,9 +15,10 @@ receiver can drop duplicates), ``X-Tier0-Timestamp`` (unix seconds of this attem
 Body: ``{"type", "id", "created_at", "event": {...}, "ticket": {...}}``.
 
 Deliveries are rows in ``webhook_deliveries`` written by :meth:`WebhookDispatcher.on_event` (fast, never raises),
-sent by a background thread in order per endpoint, retried on any non-2xx answer, timeout or connection error after 30 s, 60 s, 120 s …
-(capped at 1 hour), and marked ``failed`` after ``max_attempts``. Pending rows survive a restart. On PostgreSQL
-several workers may run dispatchers: rows are claimed with ``FOR UPDATE SKIP LOCKED``. On SQLite run one process.
+sent by :meth:`WebhookDispatcher.deliver_due` (the server calls it every second on the worker that holds the
+background lease, api.background) in order per endpoint, retried on any non-2xx answer, timeout or connection error
+after 30 s, 60 s, 120 s … (capped at 1 hour), and marked ``failed`` after ``max_attempts``. Pending rows survive a
+restart. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two dispatchers never send one twice.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from sqlalchemy import Column, DateTime, Integer, String, Text, select
 
 from tier0.db import Base, Database
 from tier0.errors import InvalidInput, NotFound
+from tier0.vocab import DeliveryStatus
 
 log = logging.getLogger("tier0.webhooks")
 MAX_DELAY_S = 3600.0
@@ -65,7 +67,7 @@ class WebhookDelivery(Base):
     event_type = Column(String(64), nullable=False)
     event_id = Column(Integer, nullable=True)
     payload = Column(Text, nullable=False)  # the exact bytes that are signed and sent
-    status = Column(String(12), nullable=False, default="pending", index=True)  # pending | delivered | failed
+    status = Column(String(12), nullable=False, default=DeliveryStatus.PENDING.value, index=True)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime, nullable=False, index=True)
     last_status_code = Column(Integer, nullable=True)
@@ -83,7 +85,8 @@ def parse_endpoints(raw: Optional[Sequence[Any]], env: Mapping[str, str]) -> Lis
             raise InvalidInput(f"{where}: expected a mapping with url and secret (or secret_env)")
         unknown = sorted(set(item) - {"url", "secret", "secret_env", "events", "name"})
         if unknown:
-            raise InvalidInput(f"{where}: unknown key(s) {', '.join(unknown)}; expected url, secret, secret_env, events, name")
+            raise InvalidInput(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                               "expected url, secret, secret_env, events, name")
         url = str(item.get("url") or "")
         if not (url.startswith("http://") or url.startswith("https://")) or len(url) > 2000:
             raise InvalidInput(f"{where}.url: {url!r} is not an http(s) URL")
@@ -197,7 +200,7 @@ class WebhookDispatcher:
                             event_type=event_type,
                             event_id=event.get("id"),
                             payload=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-                            status="pending",
+                            status=DeliveryStatus.PENDING.value,
                             attempts=0,
                             next_attempt_at=now,
                             created_at=now,
@@ -212,7 +215,7 @@ class WebhookDispatcher:
         with self.db.session() as s:
             q = (
                 select(WebhookDelivery.id)
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .where(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.next_attempt_at <= now)
                 .order_by(WebhookDelivery.id)
                 .limit(limit)
             )
@@ -232,12 +235,12 @@ class WebhookDispatcher:
                     if self.db.engine.dialect.name == "postgresql":
                         q = q.with_for_update(skip_locked=True)
                     d = s.execute(q).scalars().first()
-                    if d is None or d.status != "pending" or d.endpoint_url in blocked:
+                    if d is None or d.status != DeliveryStatus.PENDING.value or d.endpoint_url in blocked:
                         continue
                     earlier = s.execute(
                         select(WebhookDelivery.id).where(
                             WebhookDelivery.endpoint_url == d.endpoint_url,
-                            WebhookDelivery.status == "pending",
+                            WebhookDelivery.status == DeliveryStatus.PENDING.value,
                             WebhookDelivery.id < d.id,
                         ).limit(1)
                     ).first()
@@ -246,7 +249,7 @@ class WebhookDispatcher:
                         continue
                     secret = self._secrets.get(d.endpoint_url)
                     if secret is None:  # endpoint removed from the configuration since
-                        d.status, d.last_error = "failed", "endpoint no longer configured"
+                        d.status, d.last_error = DeliveryStatus.FAILED.value, "endpoint no longer configured"
                         continue
                     body = d.payload.encode()
                     ts = str(int(now.replace(tzinfo=dt.timezone.utc).timestamp()))
@@ -263,13 +266,13 @@ class WebhookDispatcher:
                     d.attempts += 1
                     d.last_status_code = code or None
                     if 200 <= code < 300:
-                        d.status, d.delivered_at, d.last_error = "delivered", now, None
+                        d.status, d.delivered_at, d.last_error = DeliveryStatus.DELIVERED.value, now, None
                         log.info("webhook.delivered id=%s event=%s url=%s", d.delivery_id, d.event_type, d.endpoint_url)
                         continue
                     d.last_error = error or f"HTTP {code}"
                     blocked.add(d.endpoint_url)
                     if d.attempts >= self.max_attempts:
-                        d.status = "failed"
+                        d.status = DeliveryStatus.FAILED.value
                         log.warning("webhook.failed id=%s event=%s url=%s attempts=%d error=%s",
                                     d.delivery_id, d.event_type, d.endpoint_url, d.attempts, d.last_error)
                     else:
@@ -333,6 +336,6 @@ class WebhookDispatcher:
             d = s.get(WebhookDelivery, delivery_id)
             if d is None:
                 raise NotFound(f"webhook delivery {delivery_id} not found")
-            d.status, d.attempts, d.next_attempt_at = "pending", 0, self.clock.now()
+            d.status, d.attempts, d.next_attempt_at = DeliveryStatus.PENDING.value, 0, self.clock.now()
         self._wake.set()
         return next(x for x in self.list_deliveries(limit=1000) if x["id"] == delivery_id)

@@ -125,6 +125,14 @@ class Sender(Word):
 
 
 # -- the knowledge base ---------------------------------------------------------------------------------------------
+class DeliveryStatus(Word):
+    """An outbound webhook delivery."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class ArticleStatus(Word):
     DRAFT = "draft"
     PUBLISHED = "published"
