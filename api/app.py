@@ -131,6 +131,14 @@ def factory() -> FastAPI:
 async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     """Every request: a body over MAX_REQUEST_BYTES is refused (413) before it is read; every response carries the
     security headers (no sniffing, no framing by other sites, the pages' scripts from this origin only)."""
+    response = await _limited(request) or await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def _limited(request: Request) -> Optional[Response]:
+    """The refusal when the body is over the limit (or says a length that is no number); None when it is fine."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -145,10 +153,7 @@ async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Resp
             if len(body) > MAX_REQUEST_BYTES:
                 return _too_large()
         request._body = body  # read once, within the limit; the route reads it from here
-    response = await call_next(request)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+    return None
 
 
 def _too_large() -> JSONResponse:
