@@ -24,13 +24,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from suites import SHARED  # noqa: E402
+
 from retrieval import calibration  # noqa: E402
 from retrieval.embedder import load_embedder  # noqa: E402
 from retrieval.search import SearchIndex  # noqa: E402
 from tier0.config import DEFAULT_CLASSIFIER_EXTRA_MODELS, DEFAULT_EMBEDDING_MODELS  # noqa: E402
 from tier0.text import detect_language  # noqa: E402
-
-from suites import SHARED  # noqa: E402
 
 
 def load_suite(name: str):

@@ -203,6 +203,11 @@ def cmd_kb_import(args) -> int:
     return 0 if report.ok else 1
 
 
+def eval_index_dir(settings, kb_dir: Path) -> Path:
+    """Where `tier0 eval` keeps the vector index and calibration of ``kb_dir`` between runs (one folder per KB)."""
+    return settings.home / "eval-index" / hashlib.sha256(str(kb_dir.resolve()).encode()).hexdigest()[:12]
+
+
 async def _eval(settings, kb_dir: Path, cases_path: Path, json_out: Optional[Path]) -> int:
     from bot.evaluation import format_metrics, load_cases, run_cases
     from bot.runtime import build_engine
@@ -213,7 +218,6 @@ async def _eval(settings, kb_dir: Path, cases_path: Path, json_out: Optional[Pat
         from tier0.errors import InvalidInput
 
         raise InvalidInput(f"{kb_dir}: not a folder")
-    key = hashlib.sha256(str(kb_dir.resolve()).encode()).hexdigest()[:12]
     with tempfile.TemporaryDirectory(prefix="tier0-eval-") as tmp:
         # A fresh database per run; the trained Rasa model and the per-KB vector index are reused from home.
         eval_settings = Settings(
@@ -223,7 +227,7 @@ async def _eval(settings, kb_dir: Path, cases_path: Path, json_out: Optional[Pat
                 "database_url": None,
                 "sample_kb": kb_dir,
                 "model_cache": settings.models_dir,
-                "index_cache": settings.home / "eval-index" / key,
+                "index_cache": eval_index_dir(settings, kb_dir),
             }
         )
         engine = build_engine(eval_settings, import_sample=True)

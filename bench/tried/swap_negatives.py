@@ -41,6 +41,7 @@ THRESHOLD = os.environ.get("THRESHOLD", "0") == "1"
 sys.argv.insert(1, "miss_max" if FEATURE else "")
 import article_lexical  # noqa: E402  (patches the search with miss_max when asked, and loads retrieval_eval)
 import retrieval_eval  # noqa: E402
+
 from retrieval import calibration as C  # noqa: E402
 from retrieval.lexical import terms  # noqa: E402
 from retrieval.search import Query  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, seed_index
 from tests.integration.chat import say
 from tests.integration.chat import start as customer
 from tier0.clock import FrozenClock
@@ -26,13 +26,14 @@ def clock():
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory, embedder, clock):
+def desk(tmp_path_factory, embedder, clock, engine):
     from bot.runtime import build_engine
 
     home = tmp_path_factory.mktemp("desk-home")
+    seed_index(engine, home / "index")
     settings = make_settings(home, inbound_email_secret=INBOUND_SECRET)
-    engine = build_engine(settings, embedder=embedder, clock=clock)
-    with TestClient(create_app(settings, engine=engine)) as c:
+    desk_engine = build_engine(settings, embedder=embedder, clock=clock)
+    with TestClient(create_app(settings, engine=desk_engine)) as c:
         c.admin_password = (home / "initial-admin-password").read_text().strip()
         yield c
 

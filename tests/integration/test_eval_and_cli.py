@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from cli.main import main
 from bot.evaluation import judge, load_cases, metrics
+from cli.main import main
 from tier0.errors import InvalidInput
 
-from ..conftest import MODEL_CACHE, REPO, SAMPLE_KB
+from ..conftest import MODEL_CACHE, REPO, SAMPLE_KB, seed_index
 
 
 @pytest.fixture
@@ -19,7 +19,11 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-def test_eval_reports_outcomes_and_metrics(tmp_path, home, capsys):
+def test_eval_reports_outcomes_and_metrics(tmp_path, home, capsys, engine):
+    from cli.main import eval_index_dir
+    from tier0.config import Settings
+
+    seed_index(engine, eval_index_dir(Settings(home=home), SAMPLE_KB))
     cases = tmp_path / "cases.jsonl"
     rows = [
         {"id": "pw", "turns": ["I forgot my password"], "expect": {"answer": "reset-password-en"}},

@@ -59,8 +59,8 @@ def revision_of(db):
 
 
 def test_empty_database_to_head_and_again(pg_url, models):
-    from tier0.migrations import head
     from tier0.db import Database
+    from tier0.migrations import head
 
     db = Database(pg_url)
     first = db.migrate()
@@ -81,8 +81,8 @@ def test_empty_database_to_head_and_again(pg_url, models):
 
 
 def test_database_from_the_old_create_all_is_adopted(pg_url, models):
-    from tier0.migrations import head
     from tier0.db import Database
+    from tier0.migrations import head
 
     db = Database(pg_url)
     models.create_all(db.engine)
