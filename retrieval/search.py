@@ -20,7 +20,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -358,68 +358,119 @@ class SearchIndex:
                 elif c > cur[1]:
                     lex[a] = (cur[0], float(c))
 
-            # an English-only model counts less for a question in another language (embedder.language_weight)
-            weights = [language_weight(e.name, q.lang) for e in self.embedders]
-
-            def dense_best(a: str) -> float:
-                vals = [max(arts[a].values()) for arts in per_model if a in arts]
-                return float(np.average(vals, weights=weights)) if len(vals) == len(per_model) else -1.0
-
-            # ties (duplicate articles score exactly alike) go by article id: never by set order, which changes
-            # with each process's string hashing — the same question would get a different article after a restart
-            dense_rank = sorted({a for arts in per_model for a in arts}, key=lambda a: (-dense_best(a), a))
-            lex_rank = sorted(lex, key=lambda a: (-lex[a][0], a))
-            pool = list(dict.fromkeys(dense_rank[:POOL] + lex_rank[:POOL]))
-            d_pos = {a: i for i, a in enumerate(dense_rank)}
-            l_pos = {a: i for i, a in enumerate(lex_rank)}
-            top_bm25 = lex[lex_rank[0]][0] if lex_rank else 0.0
-            q_terms = len(terms(q.text))
+            found = {a for arts in per_model for a in arts} | set(lex)
+            pooled = features(
+                per_model=per_model,
+                lexical=lex,
+                votes=votes,
+                cosines=second,
+                langs={a: self._meta[a].lang for a in found},
+                # an English-only model counts less for a question in another language (embedder.language_weight)
+                weights=[language_weight(e.name, q.lang) for e in self.embedders],
+                query_lang=q.lang,
+                query_terms=len(terms(q.text)),
+            )
 
             cands: List[Candidate] = []
-            for a in pool:
+            for a, f in pooled.items():
                 meta = self._meta[a]
-                f: Dict[str, float] = {}
-                f["dense"] = dense_best(a)
-                for m, arts in enumerate(per_model):
-                    kinds = arts.get(a, {})
-                    f[f"dense_{m}"] = max(kinds.values()) if kinds else -1.0
-                qs = [max(arts.get(a, {}).get("title", -1.0), arts.get(a, {}).get("question", -1.0)) for arts in
-                      per_model]
-                bs = [arts.get(a, {}).get("body", -1.0) for arts in per_model]
-                f["dense_q"] = float(np.average(qs, weights=weights))
-                f["dense_body"] = float(np.average(bs, weights=weights))
-                b, c = lex.get(a, (0.0, 0.0))
-                f["lex_cov"] = c
-                f["lex_bm25"] = math.log1p(b)
-                f["lex_rel"] = b / top_bm25 if top_bm25 > 0 else 0.0
-                f["rank_dense"] = float(d_pos.get(a, 2 * POOL))
-                f["rank_lex"] = float(l_pos.get(a, 2 * POOL))
-                f["rrf"] = 1 / (10 + f["rank_dense"]) + 1 / (10 + f["rank_lex"])
-                f["lang_match"] = 0.5 if not q.lang else float(meta.lang == q.lang)
-                f["vote"] = votes.get(a, 0.0)
-                cos = second.get(a, [])
-                f["dense_top2"] = float(np.mean(cos[:2])) if cos else -1.0
-                f["q_terms"] = math.log1p(q_terms)
                 su, unit = best_unit.get(a, (-1.0, Unit(a, "title", meta.title)))
                 cands.append(
                     Candidate(a, meta.title, meta.lang, 0.0, f["dense"], unit.kind, unit.text, meta.category,
                               meta.handoff, f)
                 )
-            _relative_features(cands)
             for c in cands:
                 c.score = fused_score(c.features)
             cands.sort(key=lambda c: c.score, reverse=True)
             return cands
 
 
-def _relative_features(cands: List[Candidate]) -> None:
+def features(
+    *,
+    per_model: Sequence[Mapping[str, Mapping[str, float]]],
+    lexical: Mapping[str, Tuple[float, float]],
+    votes: Mapping[str, float],
+    cosines: Mapping[str, Sequence[float]],
+    langs: Mapping[str, str],
+    weights: Sequence[float],
+    query_lang: Optional[str],
+    query_terms: int,
+    pool: int = POOL,
+) -> Dict[str, Dict[str, float]]:
+    """A search's candidate pool and each candidate's features, from what the retrievers found: plain numbers in,
+    plain numbers out (nothing here reads the index).
+
+    ``per_model``: for each dense model, article -> unit kind -> the best cosine of its units of that kind (an
+    article the model did not find is absent); ``lexical``: article -> (best BM25, best coverage) over its units;
+    ``votes``: article -> its share of the nearest units; ``cosines``: article -> its units' cosines under the first
+    model, best first; ``langs``: article -> its language (every article found); ``weights``: each model's weight
+    for the query's language; ``query_lang``: the query's language (None: unknown); ``query_terms``: how many
+    lexical terms it has.
+
+    The pool: the ``pool`` best articles by dense cosine, then those by BM25 not already in, each ranking breaking
+    ties by article id (never by set order, which changes with each process's string hashing — the same question
+    would get a different article after a restart). Returns article -> features, in pool order:
+
+    * ``dense``: its best cosine, mean over the models (by ``weights``), -1 unless every model found it;
+      ``dense_<m>``: model m's best cosine (-1: not found); ``dense_q`` / ``dense_body``: the mean over the models
+      (by ``weights``) of its best title-or-question / body-chunk cosine (-1 for a model that found none);
+      ``dense_top2``: the mean of its two best unit cosines under the first model (-1: none);
+    * ``lex_cov``, ``lex_bm25`` (log1p of BM25), ``lex_rel`` (BM25 over the top BM25): 0 without a lexical hit;
+    * ``rank_dense``, ``rank_lex``: its 0-based rank in each (2 * ``pool`` when absent); ``rrf``: their reciprocal
+      rank fusion (k = 10);
+    * ``lang_match``: 1 when its language is the query's, 0 when not, 0.5 when the query's is unknown;
+    * ``vote``; ``q_terms``: log1p of ``query_terms``;
+    * ``gap_dense``, ``gap_lex``, ``gap_vote``: how far ``dense``, ``lex_cov`` and ``vote`` are ahead of the best
+      *other* candidate's (negative when behind; the value itself when it is the only candidate).
+    """
+
+    def dense_best(a: str) -> float:
+        vals = [max(arts[a].values()) for arts in per_model if a in arts]
+        return float(np.average(vals, weights=weights)) if len(vals) == len(per_model) else -1.0
+
+    dense_rank = sorted({a for arts in per_model for a in arts}, key=lambda a: (-dense_best(a), a))
+    lex_rank = sorted(lexical, key=lambda a: (-lexical[a][0], a))
+    chosen = list(dict.fromkeys(dense_rank[:pool] + lex_rank[:pool]))
+    d_pos = {a: i for i, a in enumerate(dense_rank)}
+    l_pos = {a: i for i, a in enumerate(lex_rank)}
+    top_bm25 = lexical[lex_rank[0]][0] if lex_rank else 0.0
+
+    out: Dict[str, Dict[str, float]] = {}
+    for a in chosen:
+        f: Dict[str, float] = {}
+        f["dense"] = dense_best(a)
+        for m, arts in enumerate(per_model):
+            kinds = arts.get(a, {})
+            f[f"dense_{m}"] = max(kinds.values()) if kinds else -1.0
+        qs = [max(arts.get(a, {}).get("title", -1.0), arts.get(a, {}).get("question", -1.0)) for arts in per_model]
+        bs = [arts.get(a, {}).get("body", -1.0) for arts in per_model]
+        f["dense_q"] = float(np.average(qs, weights=weights))
+        f["dense_body"] = float(np.average(bs, weights=weights))
+        b, c = lexical.get(a, (0.0, 0.0))
+        f["lex_cov"] = c
+        f["lex_bm25"] = math.log1p(b)
+        f["lex_rel"] = b / top_bm25 if top_bm25 > 0 else 0.0
+        f["rank_dense"] = float(d_pos.get(a, 2 * pool))
+        f["rank_lex"] = float(l_pos.get(a, 2 * pool))
+        f["rrf"] = 1 / (10 + f["rank_dense"]) + 1 / (10 + f["rank_lex"])
+        f["lang_match"] = 0.5 if not query_lang else float(langs[a] == query_lang)
+        f["vote"] = votes.get(a, 0.0)
+        cos = cosines.get(a, [])
+        f["dense_top2"] = float(np.mean(cos[:2])) if cos else -1.0
+        f["q_terms"] = math.log1p(query_terms)
+        out[a] = f
+    _relative_features(list(out.values()))
+    return out
+
+
+def _relative_features(feats: List[Dict[str, float]]) -> None:
     """How far each candidate is ahead of the best *other* candidate, per signal."""
     for key, out in (("dense", "gap_dense"), ("lex_cov", "gap_lex"), ("vote", "gap_vote")):
-        vals = sorted((c.features[key] for c in cands), reverse=True)
-        for c in cands:
-            v = c.features[key]
+        vals = sorted((f[key] for f in feats), reverse=True)
+        for f in feats:
+            v = f[key]
             other = vals[1] if (len(vals) > 1 and v == vals[0]) else (vals[0] if vals else 0.0)
-            c.features[out] = v - other if len(vals) > 1 else v
+            f[out] = v - other if len(vals) > 1 else v
 
 
 LEXICAL_WEIGHT = 0.1  # of the lexical coverage beside the dense cosine (measured, see fused_score)
