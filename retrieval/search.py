@@ -20,7 +20,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -131,7 +131,8 @@ class SearchIndex:
     """The KB's units, on disk under ``directory``, kept in step with the published articles."""
 
     def __init__(self, embedders: Union[Embedder, Sequence[Embedder]], directory: Path):
-        self.embedders: List[Embedder] = list(embedders) if isinstance(embedders, (list, tuple)) else [embedders]
+        self.embedders: List[Embedder] = (list(embedders) if isinstance(embedders, (list, tuple))
+                                          else [embedders])  # type: ignore[list-item]
         self.directory = Path(directory)
         self._lock = threading.RLock()
         self._dense = [FaissIndex(e.dim) for e in self.embedders]
@@ -141,7 +142,7 @@ class SearchIndex:
         self._meta: Dict[str, ArticleMeta] = {}
         self._next_id = 1
         self._version = 0  # bumps on every change; calibration is tied to it
-        self.calibrator = None  # retrieval.calibration.Calibrator, set by whoever fits or loads one
+        self.calibrator: Optional[Any] = None  # retrieval.calibration.Calibrator, set by whoever fits or loads one
         self._load()
 
     @property

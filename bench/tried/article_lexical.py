@@ -23,7 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from retrieval import calibration as C  # noqa: E402
 from retrieval import search as S  # noqa: E402
 from retrieval.lexical import terms  # noqa: E402
 
@@ -61,9 +60,13 @@ def search_query(self, q, exclude_units=(), exclude_articles=()):
 
 
 S.SearchIndex.search_query = search_query
-C.BASE_FEATURES = tuple(C.BASE_FEATURES) + tuple(FEATURES)
-_sign = C.expected_sign
-C.expected_sign = lambda name: -1 if name == "miss_max" else _sign(name)
+# the names live where the fit reads them (retrieval.calibration is a package since 2026-12-04)
+from retrieval.calibration import fitting as _fitting  # noqa: E402
+from retrieval.calibration import model as _model
+
+_model.BASE_FEATURES = tuple(_model.BASE_FEATURES) + tuple(FEATURES)
+_sign = _model.expected_sign
+_fitting.expected_sign = lambda name: -1 if name == "miss_max" else _sign(name)
 import retrieval_eval  # noqa: E402
 
 if __name__ == "__main__":

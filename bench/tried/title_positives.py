@@ -69,6 +69,9 @@ def training_examples(index, seed=7, inputs=None):
 
 
 C.training_examples = training_examples
+from retrieval.calibration import fitting as _fitting  # noqa: E402  (the fit reads its own imported name)
+
+_fitting.training_examples = training_examples
 import retrieval_eval  # noqa: E402
 
 if __name__ == "__main__":

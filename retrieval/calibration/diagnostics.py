@@ -22,12 +22,12 @@ def confusions(positives: Sequence[Tuple[CalibrationExample, Candidate]],
     """The KB phrasings whose most probable article, with their own entry hidden, is another one (p >= ``floor``),
     most confident first: each is a wrong answer the calibration had to allow for. Rewording the phrasing, or
     merging or splitting the two articles, lowers the thresholds. ``positives``: (example, its ranked top)."""
-    out = [
+    out: List[Dict[str, object]] = [
         {"question": ex.text, "article": ex.expected, "found": top.article_id, "confidence": round(top.score, 3)}
         for ex, top in positives
         if top.article_id != ex.expected and top.score >= floor
     ]
-    out.sort(key=lambda c: -float(c["confidence"]))
+    out.sort(key=lambda c: -float(c["confidence"]))  # type: ignore[arg-type]
     return out[:MAX_CONFUSIONS]
 
 
@@ -35,7 +35,7 @@ def unreached_articles(positives: Sequence[Tuple[CalibrationExample, Candidate]]
     """The articles that none of their own phrasings finds first (with that phrasing hidden), sorted: the first
     :data:`MAX_CONFUSIONS`, and how many there are in all. ``positives``: (example, its ranked top)."""
     found = {ex.expected for ex, top in positives if top.article_id == ex.expected}
-    unreached = sorted({ex.expected for ex, _ in positives} - found)
+    unreached = sorted({ex.expected for ex, _ in positives if ex.expected is not None} - found)
     return unreached[:MAX_CONFUSIONS], len(unreached)
 
 

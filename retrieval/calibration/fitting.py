@@ -160,7 +160,7 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
     feedback = list(feedback)
     traffic = list(traffic)
     fp = kb_fingerprint(index)
-    cal = None
+    cal: Optional[Calibrator] = None
     if path.exists():
         try:
             saved = Calibrator.from_json(path.read_text())

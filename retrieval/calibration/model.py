@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -97,7 +97,7 @@ class Calibrator:
     target: float
     fingerprint: str = ""
     version: int = VERSION
-    stats: Dict[str, float] = field(default_factory=dict)
+    stats: Dict[str, Any] = field(default_factory=dict)  # numbers, and the prior's identity, dates, per-language counts
     # The KB's own phrasings that confidently find another article: what most holds the thresholds up (for editors)
     confusions: List[Dict[str, object]] = field(default_factory=list)
     # Articles of the same language that say nearly the same thing (near_duplicates): merge them, for editors
@@ -140,6 +140,7 @@ class Calibrator:
         """
         if query is not None and self.uses_prior(query.lang):
             prior = day_one.load()
+            assert prior is not None  # uses_prior is true only when a prior is loaded
             for c, p in zip(cands, prior.probabilities([c.features for c in cands])):
                 c.probability = float(p)
                 c.score = float(p)

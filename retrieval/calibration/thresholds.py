@@ -30,8 +30,8 @@ SHARE_CEILING = 0.9
 Top = Tuple[float, int, float]
 
 
-def _logit(p: Sequence[float]) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype="float64"), 1e-4, 1 - 1e-4)
+def _logit(probabilities: Sequence[float]) -> np.ndarray:
+    p = np.clip(np.asarray(probabilities, dtype="float64"), 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))
 
 
