@@ -62,7 +62,7 @@ def search_query(self, q, exclude_units=(), exclude_articles=()):
 S.SearchIndex.search_query = search_query
 # the names live where the fit reads them (retrieval.calibration is a package since 2026-12-04)
 from retrieval.calibration import fitting as _fitting  # noqa: E402
-from retrieval.calibration import model as _model
+from retrieval.calibration import model as _model  # noqa: E402
 
 _model.BASE_FEATURES = tuple(_model.BASE_FEATURES) + tuple(FEATURES)
 _sign = _model.expected_sign
