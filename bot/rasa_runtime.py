@@ -129,6 +129,22 @@ def load_agent(model_path: Path, settings: Any = None):
     return agent
 
 
+def _pooled_sqlite(tracker: Any, url: str) -> None:
+    """Rasa's SQLTrackerStore opens a new SQLite connection per unit of work with SQLite's defaults (a full fsync
+    at every commit); give it a pool of connections with tier0's pragmas instead (tier0.db.sqlite_pragmas)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import QueuePool
+
+    from tier0.db import sqlite_pragmas
+
+    old = tracker.engine
+    tracker.engine = sa.create_engine(url, poolclass=QueuePool, pool_size=5, max_overflow=10,
+                                      connect_args={"check_same_thread": False})
+    sa.event.listen(tracker.engine, "connect", sqlite_pragmas)
+    tracker.sessionmaker = sa.orm.session.sessionmaker(bind=tracker.engine)
+    old.dispose()
+
+
 def stores(settings: Any):
     """Rasa's own store classes, chosen so any worker can serve any turn of any conversation.
 
@@ -163,6 +179,7 @@ def stores(settings: Any):
         url = make_url(settings.db_url)
         if url.get_backend_name() == "sqlite":
             tracker = SQLTrackerStore(domain=None, dialect="sqlite", db=url.database)
+            _pooled_sqlite(tracker, settings.db_url)
         else:
             tracker = SQLTrackerStore(domain=None, dialect=url.drivername, host=url.host, port=url.port,
                                       db=url.database, username=url.username, password=url.password,

@@ -41,7 +41,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exercised on connect
+def sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exercised on connect
+    """Every SQLite connection: WAL (readers never wait for the writer), NORMAL sync (no fsync per commit in WAL),
+    foreign keys on, and wait up to 5 s for the write lock rather than fail."""
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -70,7 +72,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite_pragmas)
         self._sessions = sessionmaker(bind=self.engine, future=True, expire_on_commit=False)
 
     def create_all(self) -> None:
