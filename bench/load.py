@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,9 +69,12 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         home = tempfile.mkdtemp(prefix="tier0-load-")
-        # The scripts repeat a dozen texts: the default vector cache would answer every turn after the first round
-        # from memory; two entries make each repeated message pay its embedding again, like a new question.
-        env = dict(os.environ, TIER0_HOME=home, TIER0_MODEL_CACHE=str(REPO / "var" / "models"), TIER0_QUERY_CACHE="2",
+        # The scripts repeat a dozen texts: the default vector cache (64) answers every turn after the first round
+        # from memory; --query-cache 2 makes each repeated message pay its embedding again, like a new question.
+        # The sample KB's index and calibration are kept between runs (var/bench-index): a step measures serving,
+        # not the first start.
+        env = dict(os.environ, TIER0_HOME=home, TIER0_MODEL_CACHE=str(REPO / "var" / "models"), TIER0_QUERY_CACHE=str(args.query_cache),
+                   TIER0_INDEX_CACHE=str(REPO / "var" / "bench-index"),
                    TIER0_SLA_INTERVAL="0", TIER0_CALIBRATION_INTERVAL="0", TIER0_TURN_THREADS=str(args.turn_threads))
         if args.database_url:
             env["TIER0_DATABASE_URL"] = args.database_url
@@ -80,7 +84,9 @@ class Server:
             cmd = [sys.executable, str(REPO / "bench" / "slow_server.py"), str(self.port)] + (["--inline"] if inline else [])
         else:
             cmd = [str(REPO / ".venv" / "bin" / "tier0"), "serve", "--port", str(self.port), "--workers", str(args.workers)]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # its own process group: stop() ends the workers of `--workers N` with their supervisor
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
 
     def wait_ready(self, timeout: float = 900) -> None:
         deadline = time.time() + timeout
@@ -96,11 +102,13 @@ class Server:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        self.proc.terminate()
         try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def client(base: str, until: float, out: List[float], errors: List[str], offset: int, prefix: str = "") -> None:
@@ -156,19 +164,22 @@ def slow_check(base: str, seconds: float) -> Dict[str, Dict[str, float]]:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the servers' stop() on a kill too
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--clients", default="1,8,32", help="offered load steps: concurrent clients, comma-separated")
     ap.add_argument("--seconds", type=float, default=30.0, help="per step")
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--turn-threads", type=int, default=4)
+    ap.add_argument("--query-cache", type=int, default=2, help="TIER0_QUERY_CACHE of the server (64 is the default)")
     ap.add_argument("--database-url")
     ap.add_argument("--redis-url")
     ap.add_argument("--slow", action="store_true", help="the non-blocking check instead of the load steps")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--plot", help="draw p50/p95/p99 and turns/s per step into this PNG (matplotlib)")
     args = ap.parse_args()
-    results: Dict[str, object] = {"workers": args.workers, "cores": os.cpu_count(), "turn_threads": args.turn_threads}
+    results: Dict[str, object] = {"workers": args.workers, "cores": os.cpu_count(), "turn_threads": args.turn_threads,
+                                  "query_cache": args.query_cache}
     if args.slow:
         for label, inline in (("turn_threads", False), ("inline", True)):
             server = Server(args, inline=inline)
@@ -220,7 +231,7 @@ def plot(json_paths: Optional[str], out: str) -> None:
         res = json.loads(Path(path).read_text())
         steps = res.get("steps") or []
         xs = [s["clients"] for s in steps]
-        label = f"{res['workers']} worker{'s' if res['workers'] > 1 else ''}"
+        label = f"{res['workers']} worker{'s' if res['workers'] > 1 else ''}, cache {res.get('query_cache', 2)}"
         for key, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
             lat.plot(xs, [s[key] for s in steps], style, marker="o", label=f"{label} {key}")
         thr.plot(xs, [s["turns_per_s"] for s in steps], marker="o", label=label)
