@@ -12,7 +12,8 @@ turn threads (tier0 today) and, for comparison, awaited on the event loop (tier0
     .venv/bin/python bench/load.py --workers 2 --clients 1,8,32 --database-url postgresql://postgres@127.0.0.1/bench \\
         --redis-url redis://127.0.0.1:6379/7
     .venv/bin/python bench/load.py --slow            # the non-blocking check (one worker)
-    .venv/bin/python bench/load.py ... --plot bench/curves/load.png
+    .venv/bin/python bench/load.py --plot-from bench/curves/load-1w.json,bench/curves/load-2w.json \
+        --plot bench/curves/load.png
 """
 
 from __future__ import annotations
@@ -177,7 +178,11 @@ def main() -> int:
     ap.add_argument("--slow", action="store_true", help="the non-blocking check instead of the load steps")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--plot", help="draw p50/p95/p99 and turns/s per step into this PNG (matplotlib)")
+    ap.add_argument("--plot-from", help="only draw --plot from these results files (comma-separated), run nothing")
     args = ap.parse_args()
+    if args.plot_from:
+        plot(args.plot_from, args.plot or "bench/curves/load.png")
+        return 0
     results: Dict[str, object] = {"workers": args.workers, "cores": os.cpu_count(), "turn_threads": args.turn_threads,
                                   "query_cache": args.query_cache}
     if args.slow:
@@ -227,15 +232,18 @@ def plot(json_paths: Optional[str], out: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4))
-    for path in (json_paths or "").split(","):
+    for n, path in enumerate((json_paths or "").split(",")):
         res = json.loads(Path(path).read_text())
         steps = res.get("steps") or []
         xs = [s["clients"] for s in steps]
         label = f"{res['workers']} worker{'s' if res['workers'] > 1 else ''}, cache {res.get('query_cache', 2)}"
+        color = f"C{n}"
         for key, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
-            lat.plot(xs, [s[key] for s in steps], style, marker="o", label=f"{label} {key}")
-        thr.plot(xs, [s["turns_per_s"] for s in steps], marker="o", label=label)
-    lat.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms per turn", title="turn latency")
+            lat.plot(xs, [s[key] for s in steps], style, color=color, marker="o" if key == "p50" else None,
+                     label=label if key == "p50" else None)
+        thr.plot(xs, [s["turns_per_s"] for s in steps], color=color, marker="o", label=label)
+    lat.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms per turn",
+            title="turn latency (p50 solid, p95 dashed, p99 dotted)")
     thr.set(xscale="log", xlabel="concurrent clients", ylabel="turns/s", title="throughput")
     for ax in (lat, thr):
         ax.grid(True, alpha=0.3)
