@@ -112,6 +112,9 @@ class Server:
             pass
 
 
+SENT: List[tuple] = []  # (conversation id, token, the texts whose turn was answered): checked after the run
+
+
 def client(base: str, until: float, out: List[float], errors: List[str], offset: int, prefix: str = "") -> None:
     i = offset
     while time.time() < until:
@@ -119,15 +122,28 @@ def client(base: str, until: float, out: List[float], errors: List[str], offset:
         i += 1
         try:
             conv = call(base + "/api/conversations", {})
+            answered: List[str] = []
+            SENT.append((conv["conversation_id"], conv["token"], answered))
             for text in script:
                 t0 = time.perf_counter()
                 call(f"{base}/api/conversations/{conv['conversation_id']}/messages", {"text": prefix + text},
                      conv["token"])
                 out.append((time.perf_counter() - t0) * 1000)
+                answered.append(prefix + text)
                 if time.time() >= until:
                     break
         except Exception as e:  # noqa: BLE001 - counted and reported
             errors.append(f"{type(e).__name__}: {e}")
+
+
+def nothing_lost(base: str) -> Dict[str, int]:
+    """Every answered customer message is in its transcript, once and in order (read after the run)."""
+    lost = 0
+    for cid, token, answered in SENT:
+        messages = call(f"{base}/api/conversations/{cid}/messages", token=token)["messages"]
+        got = [m["text"] for m in messages if m["sender"] == "customer"]
+        lost += got[: len(answered)] != answered
+    return {"conversations": len(SENT), "messages": sum(len(a) for _, _, a in SENT), "with_a_gap": lost}
 
 
 def step(base: str, clients: int, seconds: float) -> Dict[str, float]:
@@ -214,6 +230,9 @@ def main() -> int:
                       f"{row['p50']:6.0f} ms  p95 {row['p95']:6.0f} ms  p99 {row['p99']:6.0f} ms  "
                       f"({row['turns']} turns, {row['errors']} errors)", flush=True)
             results["steps"] = rows
+            results["nothing_lost"] = check = nothing_lost(server.base)
+            print(f"transcripts: {check['messages']} answered messages in {check['conversations']} conversations, "
+                  f"{check['with_a_gap']} conversations missing or repeating one", flush=True)
         finally:
             server.stop()
     if args.json:

@@ -227,7 +227,7 @@ def test_a_kb_change_from_the_command_line_reaches_both_workers(shared):
             time.sleep(0.5)
 
 
-def test_background_jobs_run_on_one_worker_and_move_when_it_dies(shared):
+def test_background_jobs_run_on_one_worker_and_move_when_it_dies_and_its_conversations_go_on(shared):
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(shared["env"]["TIER0_DATABASE_URL"])
@@ -246,7 +246,23 @@ def test_background_jobs_run_on_one_worker_and_move_when_it_dies(shared):
     pids = {shared["a"].proc.pid: shared["a"], shared["b"].proc.pid: shared["b"]}
     owner = next(w for pid, w in pids.items() if f":{pid}:" in first)
     other = next(w for w in pids.values() if w is not owner)
+    # conversations in the middle of their turns on the worker about to die
+    talks = []
+    for text in ("hello", "bonjour", "how do I reset my password?", "comment suivre ma commande ?"):
+        conv = call(owner.base, "/api/conversations", {})
+        call(owner.base, f"/api/conversations/{conv['conversation_id']}/messages", {"text": text}, conv["token"])
+        talks.append((conv, [text]))
     owner.stop(signal.SIGKILL)  # no clean shutdown: the lease is not released, it expires
+    for conv, sent in talks:  # every conversation goes on through the other worker
+        for text in ("I forgot my password", "thanks"):
+            turn = call(other.base, f"/api/conversations/{conv['conversation_id']}/messages", {"text": text},
+                        conv["token"])
+            assert turn["messages"], turn
+            sent.append(text)
+        transcript = call(other.base, f"/api/conversations/{conv['conversation_id']}/messages",
+                          token=conv["token"])["messages"]
+        assert [m["text"] for m in transcript if m["sender"] == "customer"] == sent  # nothing lost, nothing twice
+        assert sum(m["sender"] == "bot" for m in transcript) >= len(sent)
     deadline = time.time() + 30
     while True:
         now = holder()
