@@ -44,8 +44,9 @@ def call(url: str, body=None, token=None):
 
 
 def pct(xs, p):
+    """The p-th percentile of xs (nearest rank); nan for none."""
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 
 
 def main() -> int:

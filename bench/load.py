@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,21 +32,10 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = [
-    ["hello", "I forgot my password", "thanks"],
-    ["bonjour", "ma commande n'est pas arrivée", "merci"],
-    ["how long does delivery take to Belgium?", "that didn't help"],
-    ["comment retourner un article ?", "je veux parler à un conseiller"],
-    ["can I pay in three instalments?", "yes"],
-    ["what is the capital of Australia?", "how do I change my email address?"],
-]
+sys.path.insert(0, str(REPO / "bench"))
+from latency import SCRIPTS, free_port, pct  # noqa: E402  (the same conversations as bench/latency.py)
+
 SLOW_MARK = "[slow] "  # bench/slow_server.py waits one second inside turns whose text starts with this
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(url: str, body=None, token=None, timeout: float = 120):
@@ -58,11 +46,6 @@ def call(url: str, body=None, token=None, timeout: float = 120):
         req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read())
-
-
-def pct(xs: List[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 
 
 class Server:

@@ -6,10 +6,12 @@ A guard refuses any network connection that does not go to this machine.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -87,6 +89,33 @@ class Remembering:
 
     def encode_documents(self, texts):
         return self._encode(list(texts), False)
+
+
+PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on loopback (its URL), dropped afterwards; the test is skipped with the
+    reason when no PostgreSQL answers there (`.ci/start-services` starts the machine's own)."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.exec_driver_sql(f"CREATE DATABASE {name}")
+    except Exception as e:  # noqa: BLE001
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({type(e).__name__})")
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
 
 
 def seed_index(engine, target: Path) -> Path:

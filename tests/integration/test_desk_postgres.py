@@ -3,29 +3,17 @@ row lock that lets exactly one of several concurrent claims win. Skipped when no
 
 import datetime as dt
 import threading
-import uuid
 
 import pytest
 
+from tests.conftest import postgres_database
 from tier0.clock import FrozenClock
-
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="module")
 def pg_url():
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    name = "tier0_desk_" + uuid.uuid4().hex[:8]
-    try:
-        admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f"CREATE DATABASE {name}")
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({type(e).__name__})")
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as c:
-        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+    with postgres_database("tier0_desk") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

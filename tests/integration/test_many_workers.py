@@ -19,16 +19,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
 
-from tests.conftest import MODEL_CACHE, REPO, SAMPLE_KB
+from tests.conftest import MODEL_CACHE, REPO, SAMPLE_KB, postgres_database
 
 pytestmark = [pytest.mark.slow]
-PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/11"
 START_TIMEOUT_S = 900
 
@@ -80,22 +78,22 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory, engine):
-    sqlalchemy = pytest.importorskip("sqlalchemy")
     redis = pytest.importorskip("redis")
-    name = "tier0_workers_" + uuid.uuid4().hex[:8]
     try:
-        admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f"CREATE DATABASE {name}")
         r = redis.Redis.from_url(REDIS)
         r.ping()
         r.flushdb()
     except Exception as e:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL and Redis on loopback are needed ({type(e).__name__}: {e})")
+        pytest.skip(f"Redis on loopback is needed ({type(e).__name__}: {e})")
+    with postgres_database("tier0_workers") as db_url:
+        yield from _two_workers(tmp_path_factory, engine, db_url, r)
+
+
+def _two_workers(tmp_path_factory, engine, db_url: str, r):
     root = tmp_path_factory.mktemp("workers")
     kb = root / "kb"
     shutil.copytree(SAMPLE_KB, kb)
-    base_env = dict(os.environ, TIER0_DATABASE_URL=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}",
+    base_env = dict(os.environ, TIER0_DATABASE_URL=db_url,
                     TIER0_REDIS_URL=REDIS, TIER0_SAMPLE_KB=str(kb), TIER0_MODEL_CACHE=str(MODEL_CACHE),
                     TIER0_SLA_INTERVAL="1", TIER0_CALIBRATION_INTERVAL="0", RASA_TELEMETRY_ENABLED="false",
                     HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -108,18 +106,17 @@ def shared(tmp_path_factory, engine):
     assert prep.returncode == 0, prep.stderr[-3000:]
     shutil.copytree(root / "a" / "index", root / "b" / "index")  # machine b too
     workers = [Worker(w, dict(base_env, TIER0_HOME=str(root / w))) for w in ("a", "b")]
-    deadline = time.time() + START_TIMEOUT_S
-    while not all(w.ready() for w in workers):
-        assert time.time() < deadline, "the workers did not start"
-        time.sleep(1)
     env_a = dict(base_env, TIER0_HOME=str(root / "a"))
-    yield {"a": workers[0], "b": workers[1], "kb": kb, "env": env_a, "db": name, "redis": r}
-    for w in workers:
-        w.stop()
-    r.flushdb()
-    with admin.connect() as c:
-        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+    try:
+        deadline = time.time() + START_TIMEOUT_S
+        while not all(w.ready() for w in workers):
+            assert time.time() < deadline, "the workers did not start"
+            time.sleep(1)
+        yield {"a": workers[0], "b": workers[1], "kb": kb, "env": env_a, "redis": r}
+    finally:
+        for w in workers:
+            w.stop()
+        r.flushdb()
 
 
 def _cli(env: Dict[str, str], *args: str, stdin: Optional[str] = None) -> subprocess.CompletedProcess:
