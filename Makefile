@@ -42,9 +42,9 @@ test: $(STAMP) ## install if needed, then run the whole test suite (installs Deb
 # answers in seconds on a fresh clone. When the full .venv exists it is used instead.
 FAST := .venv-fast
 FAST_STAMP := $(FAST)/.tier0-installed
-FAST_DEPS := pytest numpy scikit-learn SQLAlchemy alembic pydantic PyYAML argon2-cffi tzdata fastapi httpx
+FAST_DEPS := pytest numpy scikit-learn faiss-cpu SQLAlchemy alembic pydantic PyYAML argon2-cffi tzdata fastapi httpx
 
-$(FAST_STAMP): pyproject.toml constraints.txt
+$(FAST_STAMP): pyproject.toml constraints.txt Makefile
 	@bash .ci/install-python $(FAST)
 	bash .ci/install-deps $(FAST) $(FAST_DEPS)
 	@touch $@
