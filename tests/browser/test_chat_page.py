@@ -2,11 +2,7 @@
 
 import re
 
-import pytest
 from playwright.sync_api import expect
-
-# module-scoped fixtures: the whole file runs in one test process (make test runs several; pytest-xdist)
-pytestmark = pytest.mark.xdist_group("browser")
 
 
 def test_customer_gets_a_cited_answer_then_a_handoff(server, page, tmp_path):

@@ -5,11 +5,7 @@ answer reaches the console the same way (server-sent events)."""
 import re
 import time
 
-import pytest
 from playwright.sync_api import expect
-
-# module-scoped fixtures: the whole file runs in one test process (make test runs several; pytest-xdist)
-pytestmark = pytest.mark.xdist_group("browser")
 
 PASSWORD = "console test password"
 

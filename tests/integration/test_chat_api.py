@@ -10,9 +10,6 @@ from knowledge_base.markdown import parse_article
 from retrieval.lexical import terms
 from tests.integration.chat import say, start
 
-# module-scoped fixtures: the whole file runs in one test process (make test runs several; pytest-xdist)
-pytestmark = pytest.mark.xdist_group("chat_api")
-
 SAMPLE_KB = Path(__file__).resolve().parents[2] / "data" / "sample_kb"
 
 

@@ -15,9 +15,6 @@ from tests.integration.chat import say
 from tests.integration.chat import start as customer
 from tier0.clock import FrozenClock
 
-# module-scoped fixtures: the whole file runs in one test process (make test runs several; pytest-xdist)
-pytestmark = pytest.mark.xdist_group("desk_api")
-
 MONDAY_10_PARIS = dt.datetime(2026, 1, 5, 9, 0)  # 10:00 in Paris, tier1 and specialists open
 PASSWORD = "correct horse battery"
 INBOUND_SECRET = "inbound-test-secret"

@@ -26,7 +26,7 @@ import pytest
 
 from tests.conftest import MODEL_CACHE, REPO, SAMPLE_KB, postgres_database
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("many_workers")]  # one process runs the file
+pytestmark = [pytest.mark.slow]
 REDIS = "redis://127.0.0.1:6379/11"
 START_TIMEOUT_S = 900
 

@@ -15,9 +15,6 @@ import pytest
 
 from tests.conftest import MODEL_CACHE
 
-# module-scoped fixtures: the whole file runs in one test process (make test runs several; pytest-xdist)
-pytestmark = pytest.mark.xdist_group("nlu")
-
 HANDOFF_INTENTS = {"request_human", "not_helpful", "frustration"}
 
 # None of these is in bot/data/nlu.yml.
