@@ -27,15 +27,10 @@ install: $(STAMP) ## create .venv (Python 3.10) and install tier0 with Rasa and 
 run: $(STAMP) ## install if needed, then start tier0 on the sample KB at http://127.0.0.1:8000
 	$(BIN)/tier0 serve
 
-# The suite runs in TEST_WORKERS processes (pytest-xdist, a test file per process at a time); the Rasa model is
-# trained first, once, so that they all find it cached.
-TEST_WORKERS ?= 2
-
 test: $(STAMP) ## install if needed, then run the whole test suite (installs Debian chromium for the browser tests, starts PostgreSQL and Redis if down)
 	@bash .ci/install-browser
 	@bash .ci/start-services
-	TIER0_MODEL_CACHE=$(CURDIR)/var/models $(BIN)/tier0 train
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest
 
 # The model-free tests need none of the models or Rasa: a small venv of their own (.venv-fast, ~1 min to create)
 # answers in seconds on a fresh clone. When the full .venv exists it is used instead.
