@@ -55,7 +55,7 @@ def bump(priority: str, steps: int = 1) -> str:
 
 
 def at_least(priority: str, floor: str) -> bool:
-    return PRIORITIES.index(priority) >= PRIORITIES.index(floor)
+    return Priority(priority).at_least(floor)
 
 
 def compute_priority(

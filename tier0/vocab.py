@@ -25,6 +25,15 @@ class Word(str, Enum):
     def values(cls) -> Tuple[str, ...]:
         return tuple(m.value for m in cls)
 
+    @property
+    def rank(self) -> int:
+        """Its place among the members, lowest first (meaningful for the ordered words: roles, priorities)."""
+        return list(type(self)).index(self)
+
+    def at_least(self, other: str) -> bool:
+        """Ranked at or above ``other`` (a member or its value)."""
+        return self.rank >= type(self)(other).rank
+
     @classmethod
     def pattern(cls) -> str:
         """A regular expression matching exactly the values (for query-string and schema checks)."""
@@ -52,13 +61,6 @@ class Role(Word):
     LEAD = "lead"
     ADMIN = "admin"
 
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
-    def at_least(self, other: "Role") -> bool:
-        return self.rank >= Role(other).rank
-
 
 # -- tickets --------------------------------------------------------------------------------------------------------
 class Priority(Word):
@@ -66,10 +68,6 @@ class Priority(Word):
     NORMAL = "normal"
     HIGH = "high"
     URGENT = "urgent"
-
-    @property
-    def rank(self) -> int:
-        return list(Priority).index(self)
 
 
 class TicketStatus(Word):
