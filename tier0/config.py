@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     model_cache: Optional[Path] = None
     index_cache: Optional[Path] = None
 
+    # -- safe on the internet (#21); docs/security.md says what each setting protects -----------------------------
+    # identity: signed customer attributes, inbound e-mail reply tokens
+    # limits: rate limits, login throttling, security headers, OpenAPI docs
+    # sessions and tokens: lifetimes, stream tickets, the first admin's password
+    # feedback: how customers' votes count for the calibration
+    # webhooks and atomic writes: delivery time limit, fairness, purge
+    # personal data: masking, retention, erasure
+
     class Config:
         env_prefix = "TIER0_"
 

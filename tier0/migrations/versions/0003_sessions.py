@@ -1,0 +1,24 @@
+"""agent sessions' absolute lifetime, forced password change, customer token expiry, stream tickets (#21)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-04
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+# revision identifiers, used by Alembic.
+revision: str = "0003"
+down_revision: Union[str, Sequence[str], None] = "0002"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    pass  # filled by the change that needs it (a revision with nothing to do is harmless)
+
+
+def downgrade() -> None:
+    pass
