@@ -55,7 +55,7 @@ class BusinessHours:
 
     def _compute_windows_utc(self, day: dt.date) -> Tuple[Tuple[dt.datetime, dt.datetime], ...]:
         if day in self.holidays:
-            return []
+            return ()
         out = []
         for start, end in self.week[day.weekday()]:
             a = dt.datetime.combine(day, start, tzinfo=self.tz).astimezone(dt.timezone.utc).replace(tzinfo=None)
