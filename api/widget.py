@@ -68,7 +68,7 @@ def read_transcript(
 
 def resume_from(last_event_id: Optional[str], after: int) -> int:
     """Where a reconnecting stream resumes: the ``Last-Event-ID`` the browser sends back (a message id this stream
-    sent), else ``after``. Anything else in the header is a 400, never a 500."""
+    sent), else ``after``. Anything else in the header is a 422 (invalid_input), never a 500."""
     if last_event_id is None or not last_event_id.strip():
         return after
     value = last_event_id.strip()
