@@ -144,8 +144,8 @@ def test_the_widget_transcript_reads_in_pages(desk):
 
 @pytest.mark.parametrize("header", ["abc", "-1", "1.5", "0x10", "9" * 25, "1 2"])
 def test_a_bad_last_event_id_is_a_422_not_a_500(desk, header):
-    r = desk.get(f"/api/conversations/{desk.conv}/stream?token={desk.conv_token}",
-                 headers={"Last-Event-ID": header})
+    r = desk.get(f"/api/conversations/{desk.conv}/stream",
+                 headers={"Authorization": f"Bearer {desk.conv_token}", "Last-Event-ID": header})
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "invalid_input" and "Last-Event-ID" in r.json()["detail"]
 
