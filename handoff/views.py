@@ -8,7 +8,7 @@ import datetime as dt
 import heapq
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from handoff.agents import AgentView
 from handoff.availability import Availability
@@ -208,7 +208,8 @@ class TicketViews:
         The order depends on the time, the queue's business hours and the pauses, which SQL does not compute: every
         matching ticket's clock is computed from :data:`URGENCY_COLUMNS` (no transcript, no JSON of the bot's
         candidates), and only the page's tickets are read whole. The ticket's id breaks ties, so that pages read at
-        the same instant cover every ticket once."""
+        the same instant cover every ticket once. Closed tickets (resolved, returned) have no running clock: they
+        come newest first, ordered and paged by the database."""
         if queue is not None and agent is not None and not agent.can_see_queue(queue):
             raise Forbidden(f"queue {queue!r} is not one of yours")
         if priority is not None and priority not in PRIORITIES:
@@ -227,23 +228,30 @@ class TicketViews:
                 q = q.where(Ticket.priority == priority)
             if assignee:
                 q = q.where(Ticket.assignee == assignee)
-            rows = s.execute(q).all()
+            if not set(statuses) & set(OPEN_TICKET_STATUSES):
+                total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+                ids = [r.id for r in s.execute(q.order_by(Ticket.id.desc()).offset(offset).limit(limit))]
+            else:
+                rows = s.execute(q).all()
+                total = len(rows)
 
-            def key(r: Any) -> Tuple:
-                return (*urgency_key(self.clock_of(r, now), PRIORITIES.index(r.priority), r.created_at), r.id)
+                def key(r: Any) -> Tuple:
+                    return (*urgency_key(self.clock_of(r, now), PRIORITIES.index(r.priority), r.created_at), r.id)
 
-            ids = [r.id for r in heapq.nsmallest(offset + limit, rows, key=key)[offset:]]
+                ids = [r.id for r in heapq.nsmallest(offset + limit, rows, key=key)[offset:]]
             whole = {t.id: t for t in s.execute(select(Ticket).where(Ticket.id.in_(ids))).scalars()} if ids else {}
             out = []
             for i in ids:
-                t = whole[i]
+                t = whole.get(i)
+                if t is None:  # gone since the first read (an erasure)
+                    continue
                 d = self.ticket_dict(t, now)
                 d.pop("transcript", None)
                 d["last_customer_message"] = next(
                     (m["text"] for m in reversed(t.transcript or []) if m["sender"] == Sender.CUSTOMER), None
                 )
                 out.append(d)
-            return out, len(rows)
+            return out, total
 
     def queue_stats(self, agent: Optional[AgentView] = None) -> List[Dict[str, Any]]:
         now = self.ctx.clock.now()

@@ -110,6 +110,11 @@ def test_the_pages_cover_the_backlog_once_in_the_queues_order(backlog):
         offset += len(page)
     assert len(seen) == len(set(seen)) == OPEN
     assert seen == _reference_order(service)
+    # closed tickets have no running clock: newest first, paged by the database
+    first, total = service.ticket_page(status="resolved", limit=150)
+    rest, _ = service.ticket_page(status="resolved", limit=150, offset=150)
+    ids = [int(t["id"][2:]) for t in first + rest]
+    assert total == 200 and len(first) == 150 and ids == sorted(set(ids), reverse=True) and len(ids) == 200
     stats = {q["name"]: q for q in service.queue_stats()}
     assert (stats["tier1"]["waiting"], stats["tier1"]["breached"]) == (OPEN, OVERDUE)
     assert stats["billing"]["waiting"] == 200
