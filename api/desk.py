@@ -101,7 +101,7 @@ def list_tickets(
     )
     response.headers["X-Total-Count"] = str(total)
     if offset + len(tickets) < total:
-        nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
+        nxt = request.url.remove_query_params("access_token").include_query_params(offset=offset + limit, limit=limit)
         response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
     return tickets
 
@@ -214,20 +214,21 @@ def create_agent(body: NewAgent, engine: Engine, _admin: Admin) -> Any:
 
 @router.patch("/agents/{username}", response_model=AgentAccountOut)
 def patch_agent(username: str, body: AgentPatch, engine: Engine, admin: Admin) -> Any:
-    def account() -> Any:
-        found = next((a for a in engine.services.agents.list() if a["username"] == username), None)
-        if found is None:
-            raise NotFound(f"agent {username!r} not found")
-        return found
-
-    account()
+    _account(engine, username)  # 404 before anything changes
     if body.active is False and username == admin.username:
         raise InvalidInput("you cannot disable your own account")
     if body.password is not None:
         engine.services.agents.set_password(username, body.password)
     if body.active is not None:
         engine.services.agents.set_active(username, body.active)
-    return account()
+    return _account(engine, username)
+
+
+def _account(engine: Any, username: str) -> Any:
+    found = next((a for a in engine.services.agents.list() if a["username"] == username), None)
+    if found is None:
+        raise NotFound(f"agent {username!r} not found")
+    return found
 
 
 @router.get("/config", response_model=DeskConfigOut)
