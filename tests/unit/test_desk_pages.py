@@ -171,3 +171,17 @@ def test_patch_of_an_unknown_agent_is_a_404(desk, staff):
     r = desk.patch("/api/desk/agents/alice", headers=staff["admin"], json={})
     assert r.status_code == 200 and r.json()["username"] == "alice"
     assert desk.patch("/api/desk/agents/nobody", headers=staff["alice"], json={}).status_code == 403
+
+
+@pytest.mark.parametrize("reference, code", [("T-99999", 404), ("T-x", 422), ("T-" + "9" * 30, 422)])
+def test_every_ticket_route_answers_an_unknown_ticket_with_a_4xx(desk, staff, reference, code):
+    routes = [("get", ""), ("get", "/messages"), ("get", "/events"), ("post", "/claim"), ("post", "/release"),
+              ("post", "/reply"), ("post", "/notes"), ("post", "/resolve"), ("post", "/escalate"),
+              ("post", "/return-to-bot"), ("post", "/flag")]
+    bodies = {"/reply": {"text": "x"}, "/notes": {"text": "x"}, "/escalate": {"kind": "functional", "note": "x"},
+              "/flag": {"message_id": 1}}
+    for method, path in routes:
+        r = desk.request(method, f"/api/desk/tickets/{reference}{path}", headers=staff["admin"],
+                         json=bodies.get(path))
+        assert r.status_code == code, (method, path, r.status_code, r.text)
+        assert r.json()["detail"]
