@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any, List, Optional
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -34,7 +34,11 @@ from api.schemas import (
     TextBody,
     Ticket,
     TicketDetail,
+    TicketEvents,
+    TicketMessages,
 )
+from handoff.views import MAX_TICKET_PAGE, TICKET_PAGE
+from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
 from tier0.errors import InvalidInput, NotFound
 from tier0.vocab import DeliveryStatus, Priority, TicketStatus
 
@@ -67,26 +71,63 @@ def queues(engine: Engine, agent: CurrentAgent) -> Any:
     return engine.services.handoff.queue_stats(agent)
 
 
-@router.get("/tickets", response_model=List[Ticket])
+PAGE_HEADERS = {
+    "X-Total-Count": {"description": "how many tickets match, on every page", "schema": {"type": "integer"}},
+    "Link": {"description": '`<…?offset=…>; rel="next"` while more tickets follow', "schema": {"type": "string"}},
+}
+TranscriptLimit = Query(TRANSCRIPT_PAGE, ge=1, le=MAX_TRANSCRIPT_PAGE, description="entries per page")
+Before = Query(None, ge=1, le=MAX_ROW_ID, description="only entries with a smaller id (the first one shown)")
+
+
+@router.get("/tickets", response_model=List[Ticket], responses={200: {"headers": PAGE_HEADERS}})
 def list_tickets(
+    request: Request,
+    response: Response,
     engine: Engine,
     agent: CurrentAgent,
     queue: Optional[str] = Query(None, max_length=100),
     status: Optional[str] = Query(None, regex=TICKET_FILTERS),
     priority: Optional[Priority] = Query(None),
     mine: bool = False,
+    limit: int = Query(TICKET_PAGE, ge=1, le=MAX_TICKET_PAGE, description="tickets per page"),
+    offset: int = Query(0, ge=0, le=MAX_ROW_ID, description="how many of the most urgent to skip"),
 ) -> Any:
-    """Your queue, most urgent first: SLA breached, then soonest due, then priority, then age."""
-    return engine.services.handoff.list_tickets(
+    """Your queue, most urgent first across the whole backlog: SLA breached, then priority, then soonest due, then
+    age. One page of it: ``X-Total-Count`` says how many tickets match, ``Link: <…>; rel="next"`` where the next
+    page is while there is one."""
+    tickets, total = engine.services.handoff.ticket_page(
         agent, queue=queue, status=status, priority=str(priority) if priority else None,
-        assignee=agent.username if mine else None,
+        assignee=agent.username if mine else None, limit=limit, offset=offset,
     )
+    response.headers["X-Total-Count"] = str(total)
+    if offset + len(tickets) < total:
+        nxt = request.url.remove_query_params("access_token").include_query_params(offset=offset + limit, limit=limit)
+        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
+    return tickets
 
 
 @router.get("/tickets/{reference}", response_model=TicketDetail)
-def ticket_detail(reference: str, engine: Engine, agent: CurrentAgent) -> Any:
-    """The ticket with the live transcript, what the bot tried, customer data, the SLA clock and the history."""
-    return engine.services.handoff.detail(reference, agent)
+def ticket_detail(reference: str, engine: Engine, agent: CurrentAgent, limit: int = TranscriptLimit) -> Any:
+    """The ticket with the live transcript, what the bot tried, customer data, the SLA clock and the history; of the
+    transcript and the history, the last ``limit`` entries (``earlier_messages``/``earlier_events`` say whether
+    earlier ones exist: ``…/messages?before=`` and ``…/events?before=`` read them)."""
+    return engine.services.handoff.detail(reference, agent, limit)
+
+
+@router.get("/tickets/{reference}/messages", response_model=TicketMessages)
+def ticket_messages(
+    reference: str, engine: Engine, agent: CurrentAgent, before: Optional[int] = Before, limit: int = TranscriptLimit
+) -> Any:
+    """The conversation's messages before message ``before`` (the last ones without it), oldest first."""
+    return engine.services.handoff.message_page(reference, agent, before, limit)
+
+
+@router.get("/tickets/{reference}/events", response_model=TicketEvents)
+def ticket_events(
+    reference: str, engine: Engine, agent: CurrentAgent, before: Optional[int] = Before, limit: int = TranscriptLimit
+) -> Any:
+    """The ticket's history before event ``before`` (the last events without it), oldest first."""
+    return engine.services.handoff.event_page(reference, agent, before, limit)
 
 
 @router.post("/tickets/{reference}/claim", response_model=Ticket)
@@ -173,13 +214,21 @@ def create_agent(body: NewAgent, engine: Engine, _admin: Admin) -> Any:
 
 @router.patch("/agents/{username}", response_model=AgentAccountOut)
 def patch_agent(username: str, body: AgentPatch, engine: Engine, admin: Admin) -> Any:
+    _account(engine, username)  # 404 before anything changes
     if body.active is False and username == admin.username:
         raise InvalidInput("you cannot disable your own account")
     if body.password is not None:
         engine.services.agents.set_password(username, body.password)
     if body.active is not None:
         engine.services.agents.set_active(username, body.active)
-    return next(a for a in engine.services.agents.list() if a["username"] == username)
+    return _account(engine, username)
+
+
+def _account(engine: Any, username: str) -> Any:
+    found = next((a for a in engine.services.agents.list() if a["username"] == username), None)
+    if found is None:
+        raise NotFound(f"agent {username!r} not found")
+    return found
 
 
 @router.get("/config", response_model=DeskConfigOut)

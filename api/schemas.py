@@ -93,6 +93,7 @@ class Transcript(BaseModel):
     status: str
     language: Optional[str]
     messages: List[TranscriptMessage]
+    more: bool = Field(False, description="later messages exist: ask again with after=<the last message's id>")
 
 
 class ArticleOut(BaseModel):
@@ -180,8 +181,22 @@ class Ticket(Open):
 
 
 class TicketDetail(Ticket):
-    messages: List[TranscriptMessage] = []
-    events: List[Dict[str, Any]] = []
+    messages: List[TranscriptMessage] = Field([], description="the last messages of the conversation")
+    events: List[Dict[str, Any]] = Field([], description="the last events of the ticket's history")
+    earlier_messages: bool = Field(False, description="earlier messages exist: GET …/messages?before=<first id>")
+    earlier_events: bool = Field(False, description="earlier events exist: GET …/events?before=<first id>")
+
+
+class TicketMessages(BaseModel):
+    ticket: str
+    messages: List[TranscriptMessage]
+    earlier: bool = Field(..., description="earlier messages exist: ask again with before=<the first id>")
+
+
+class TicketEvents(BaseModel):
+    ticket: str
+    events: List[Dict[str, Any]]
+    earlier: bool = Field(..., description="earlier events exist: ask again with before=<the first id>")
 
 
 class QueueOut(Open):

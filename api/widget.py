@@ -5,6 +5,7 @@ The caller is whoever holds the conversation's token (returned once, when the co
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Optional
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CustomerToken, Engine
 from api.live import sse
 from api.schemas import ArticleOut, ConversationStarted, SendMessage, StartConversation, Transcript, TurnOut
-from tier0.errors import NotFound
+from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
+from tier0.errors import InvalidInput, NotFound
 from tier0.vocab import ArticleStatus, Channel
 
 router = APIRouter(prefix="/api", tags=["widget"])
@@ -51,14 +53,28 @@ def read_transcript(
     conversation_id: str,
     engine: Engine,
     token: CustomerToken,
-    after: int = Query(0, ge=0, description="only messages with a larger id"),
+    after: int = Query(0, ge=0, le=MAX_ROW_ID, description="only messages with a larger id"),
+    limit: int = Query(TRANSCRIPT_PAGE, ge=1, le=MAX_TRANSCRIPT_PAGE, description="messages per page"),
 ) -> Any:
-    """The conversation's transcript (customer, bot, agent and system messages)."""
+    """The conversation's transcript (customer, bot, agent and system messages), oldest first, one page at a time:
+    ``more`` says that later messages exist (ask again with ``after`` = the last id)."""
     conv = engine.services.conversations.authorize(conversation_id, token)
-    messages = engine.services.conversations.transcript(conversation_id, after_id=after)
+    messages, more = engine.services.conversations.transcript_page(conversation_id, limit, after_id=after)
     for m in messages:
         m["data"] = public_data(m["data"])
-    return {"conversation_id": conv.id, "status": conv.status, "language": conv.language, "messages": messages}
+    return {"conversation_id": conv.id, "status": conv.status, "language": conv.language, "messages": messages,
+            "more": more}
+
+
+def resume_from(last_event_id: Optional[str], after: int) -> int:
+    """Where a reconnecting stream resumes: the ``Last-Event-ID`` the browser sends back (a message id this stream
+    sent), else ``after``. Anything else in the header is a 422 (invalid_input), never a 500."""
+    if last_event_id is None or not last_event_id.strip():
+        return after
+    value = last_event_id.strip()
+    if not re.fullmatch(r"[0-9]{1,19}", value) or int(value) > MAX_ROW_ID:  # ASCII digits: no sign, no "²"
+        raise InvalidInput("Last-Event-ID must be the id of a message this stream sent (a whole number)")
+    return int(value)
 
 
 @router.get("/conversations/{conversation_id}/stream", response_class=StreamingResponse,
@@ -68,7 +84,7 @@ async def stream_transcript(
     request: Request,
     engine: Engine,
     authorization: CustomerToken,
-    after: int = Query(0, ge=0, description="only messages with a larger id"),
+    after: int = Query(0, ge=0, le=MAX_ROW_ID, description="only messages with a larger id"),
     token: Optional[str] = Query(None, description="the customer token (EventSource cannot send headers)"),
 ) -> StreamingResponse:
     """Server-sent events: each new message of the conversation (``event: message``) as soon as it is stored, by
@@ -76,18 +92,20 @@ async def stream_transcript(
     store = engine.services.conversations
     await run_in_threadpool(store.authorize, conversation_id, authorization or token)
     hub = request.app.state.live
-    last_id = int(request.headers.get("last-event-id") or after)
+    last_id = resume_from(request.headers.get("last-event-id"), after)
 
     async def gen():
         nonlocal last_id
         yield "retry: 1000\n\n"
         idle = 0.0
         while not await request.is_disconnected():
-            messages = await run_in_threadpool(store.transcript, conversation_id, last_id)
+            messages, more = await run_in_threadpool(store.transcript_page, conversation_id, TRANSCRIPT_PAGE, last_id)
             for m in messages:
                 m["data"] = public_data(m["data"])
                 last_id = m["id"]
                 yield sse("message", m, m["id"])
+            if more:
+                continue  # the next page at once
             if messages:
                 idle = 0.0
             elif idle >= 15:

@@ -27,9 +27,9 @@ from handoff.sla import SlaClock
 from handoff.sla_runs import SlaRuns
 from handoff.states import REOPEN_WINDOW
 from handoff.transitions import HandoffRequest, TicketTransitions
-from handoff.views import TicketViews, event_dict, sla_ticket
+from handoff.views import TICKET_PAGE, TicketViews, event_dict, sla_ticket
 from tier0.clock import Clock, SystemClock
-from tier0.conversations import ConversationStore
+from tier0.conversations import TRANSCRIPT_PAGE, ConversationStore
 from tier0.db import Database
 from tier0.vocab import OPEN_TICKET_STATUSES, EscalationKind
 
@@ -126,9 +126,23 @@ class HandoffService:
     def get(self, reference: str, agent: Optional[AgentView] = None) -> Dict[str, Any]:
         return self._views.get(reference, agent)
 
-    def detail(self, reference: str, agent: Optional[AgentView] = None) -> Dict[str, Any]:
-        """Everything an agent needs: the ticket, the live transcript, the audit trail and the SLA clock."""
-        return self._views.detail(reference, agent)
+    def detail(self, reference: str, agent: Optional[AgentView] = None, limit: int = TRANSCRIPT_PAGE) -> Dict[str, Any]:
+        """Everything an agent needs: the ticket, the live transcript, the audit trail and the SLA clock (of the
+        transcript and the trail, the last ``limit`` entries)."""
+        return self._views.detail(reference, agent, limit)
+
+    def message_page(
+        self, reference: str, agent: Optional[AgentView] = None, before: Optional[int] = None,
+        limit: int = TRANSCRIPT_PAGE,
+    ) -> Dict[str, Any]:
+        return self._views.message_page(reference, agent, before, limit)
+
+    def event_page(
+        self, reference: str, agent: Optional[AgentView] = None, before: Optional[int] = None,
+        limit: int = TRANSCRIPT_PAGE,
+    ) -> Dict[str, Any]:
+        events, earlier = self._views.event_page(reference, agent, before, limit)
+        return {"ticket": f"T-{parse_reference(reference)}", "events": events, "earlier": earlier}
 
     def events(self, reference: str) -> List[Dict[str, Any]]:
         return self._views.events(reference)
@@ -144,6 +158,19 @@ class HandoffService:
     ) -> List[Dict[str, Any]]:
         """Tickets the agent may see, most urgent first (SLA breached, then soonest due, priority, age)."""
         return self._views.list_tickets(agent, queue, status, priority, assignee, limit)
+
+    def ticket_page(
+        self,
+        agent: Optional[AgentView] = None,
+        queue: Optional[str] = None,
+        status: Optional[str] = None,
+        priority: Optional[str] = None,
+        assignee: Optional[str] = None,
+        limit: int = TICKET_PAGE,
+        offset: int = 0,
+    ) -> Tuple[List[Dict[str, Any]], int]:
+        """One page of the queue, most urgent first across the whole backlog, and the number of tickets in it."""
+        return self._views.ticket_page(agent, queue, status, priority, assignee, limit, offset)
 
     def queue_stats(self, agent: Optional[AgentView] = None) -> List[Dict[str, Any]]:
         return self._views.queue_stats(agent)

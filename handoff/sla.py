@@ -16,6 +16,8 @@ The scheduler's rules (:func:`due_actions`):
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
@@ -46,10 +48,14 @@ class BusinessHours:
     def _local(self, t: dt.datetime) -> dt.datetime:
         return t.replace(tzinfo=dt.timezone.utc).astimezone(self.tz)
 
-    def _windows_utc(self, day: dt.date) -> List[Tuple[dt.datetime, dt.datetime]]:
-        """The day's opening windows as naive UTC intervals."""
+    def _windows_utc(self, day: dt.date) -> Tuple[Tuple[dt.datetime, dt.datetime], ...]:
+        """The day's opening windows as naive UTC intervals (remembered: the desk's queue computes the clocks of
+        every open ticket, over the same days, at each refresh)."""
+        return _day_windows(self, day)
+
+    def _compute_windows_utc(self, day: dt.date) -> Tuple[Tuple[dt.datetime, dt.datetime], ...]:
         if day in self.holidays:
-            return []
+            return ()
         out = []
         for start, end in self.week[day.weekday()]:
             a = dt.datetime.combine(day, start, tzinfo=self.tz).astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -60,7 +66,7 @@ class BusinessHours:
             b = b_local.astimezone(dt.timezone.utc).replace(tzinfo=None)
             if b > a:
                 out.append((a, b))
-        return out
+        return tuple(out)
 
     def is_open(self, t: dt.datetime) -> bool:
         if self.always_open:
@@ -77,12 +83,17 @@ class BusinessHours:
         total = 0.0
         day = self._local(start).date() - dt.timedelta(days=1)
         last = self._local(end).date()
-        while day <= last:
-            for a, b in self._windows_utc(day):
+        whole = day + dt.timedelta(days=2)  # from here to the day before ``last``, a day's windows are all inside
+        if last - whole > dt.timedelta(days=2):
+            total += _whole_days_seconds(self, whole, last)
+            edges = [day, day + dt.timedelta(days=1), last]
+        else:
+            edges = [day + dt.timedelta(days=i) for i in range((last - day).days + 1)]
+        for d in edges:
+            for a, b in self._windows_utc(d):
                 lo, hi = max(a, start), min(b, end)
                 if hi > lo:
                     total += (hi - lo).total_seconds()
-            day += dt.timedelta(days=1)
         return total
 
     def add_seconds(self, start: dt.datetime, seconds: float) -> dt.datetime:
@@ -106,6 +117,30 @@ class BusinessHours:
     def next_open(self, t: dt.datetime) -> dt.datetime:
         """``t`` itself when open, else the next opening instant."""
         return t if self.is_open(t) else self.add_seconds(t, 0.001) - dt.timedelta(seconds=0.001)
+
+
+@functools.lru_cache(maxsize=16384)
+def _day_windows(hours: BusinessHours, day: dt.date) -> Tuple[Tuple[dt.datetime, dt.datetime], ...]:
+    return hours._compute_windows_utc(day)
+
+
+# Per calendar: its first day and the running total of whole days' business seconds from it (cum[i] = the days
+# before first + i), grown on demand: the business time between two instants months apart costs two look-ups.
+_CUMULATIVE: Dict[BusinessHours, Tuple[dt.date, List[float]]] = {}
+_CUMULATIVE_LOCK = threading.Lock()
+
+
+def _whole_days_seconds(hours: BusinessHours, first: dt.date, stop: dt.date) -> float:
+    """Business seconds of the whole days ``first`` .. ``stop`` - 1."""
+    with _CUMULATIVE_LOCK:
+        anchor, cum = _CUMULATIVE.get(hours) or (first, [0.0])
+        if first < anchor:  # start again from the earlier day
+            anchor, cum = first, [0.0]
+        while (anchor + dt.timedelta(days=len(cum) - 1)) < stop:
+            d = anchor + dt.timedelta(days=len(cum) - 1)
+            cum.append(cum[-1] + sum((b - a).total_seconds() for a, b in _day_windows(hours, d)))
+        _CUMULATIVE[hours] = (anchor, cum)
+        return cum[(stop - anchor).days] - cum[(first - anchor).days]
 
 
 ALWAYS = BusinessHours("24/7")

@@ -5,9 +5,10 @@ detail an agent opens, the queue sorted by urgency, and the numbers per queue. N
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List, Optional
+import heapq
+from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from handoff.agents import AgentView
 from handoff.availability import Availability
@@ -16,13 +17,23 @@ from handoff.models import Ticket, TicketEvent
 from handoff.priority import PRIORITIES
 from handoff.sla import SlaClock, SlaTicket, sla_clock, urgency_key
 from handoff.states import REOPEN_WINDOW, allowed_actions
+from tier0.conversations import TRANSCRIPT_PAGE
 from tier0.errors import Forbidden, InvalidInput
 from tier0.vocab import OPEN_TICKET_STATUSES, Language, Sender, TicketStatus
 
 OPEN_FILTER = "open"  # list_tickets(status=...): the open tickets, waiting or with an agent
+TICKET_PAGE = 50  # tickets in one page of the desk's queue, unless the caller asks another number
+MAX_TICKET_PAGE = 200  # and at most
+# What a ticket's SLA clock and its place in the queue need: read for every ticket of the queue (a few columns), the
+# whole ticket only for the page shown.
+URGENCY_COLUMNS = (
+    Ticket.id, Ticket.queue, Ticket.status, Ticket.level, Ticket.priority, Ticket.level_started_at,
+    Ticket.first_response_at, Ticket.resolved_at, Ticket.sla_pauses, Ticket.sla_flags, Ticket.created_at,
+)
 
 
-def sla_ticket(t: Ticket) -> SlaTicket:
+def sla_ticket(t: Any) -> SlaTicket:
+    """``t``: a Ticket, or a row of :data:`URGENCY_COLUMNS`."""
     return SlaTicket(
         status=t.status,
         level=t.level,
@@ -52,7 +63,7 @@ class TicketViews:
         self.ctx = ctx
         self.availability = availability
 
-    def clock_of(self, t: Ticket, now: Optional[dt.datetime] = None) -> SlaClock:
+    def clock_of(self, t: Any, now: Optional[dt.datetime] = None) -> SlaClock:
         q = self.ctx.config.queue(t.queue)
         return sla_clock(sla_ticket(t), self.ctx.config.sla, q.hours, now or self.ctx.clock.now())
 
@@ -112,12 +123,38 @@ class TicketViews:
             self.ctx.check(t, agent)
             return self.ticket_dict(t)
 
-    def detail(self, reference: str, agent: Optional[AgentView] = None) -> Dict[str, Any]:
-        """Everything an agent needs: the ticket, the live transcript, the audit trail and the SLA clock."""
+    def detail(self, reference: str, agent: Optional[AgentView] = None, limit: int = TRANSCRIPT_PAGE) -> Dict[str, Any]:
+        """Everything an agent needs: the ticket, the live transcript, the audit trail and the SLA clock; of the
+        transcript and the trail, the last ``limit`` entries, and whether earlier ones exist (:meth:`message_page`,
+        :meth:`event_page` read them)."""
         d = self.get(reference, agent)
-        d["messages"] = self.ctx.conversations.transcript(d["conversation_id"])
-        d["events"] = self.events(reference)
+        d["messages"], d["earlier_messages"] = self.ctx.conversations.transcript_page(d["conversation_id"], limit)
+        d["events"], d["earlier_events"] = self.event_page(reference, None, limit=limit)
         return d
+
+    def message_page(
+        self, reference: str, agent: Optional[AgentView] = None, before: Optional[int] = None,
+        limit: int = TRANSCRIPT_PAGE,
+    ) -> Dict[str, Any]:
+        """The last ``limit`` messages of the ticket's conversation before message ``before``, oldest first."""
+        t = self.get(reference, agent)
+        messages, earlier = self.ctx.conversations.transcript_page(t["conversation_id"], limit, before_id=before)
+        return {"ticket": t["id"], "messages": messages, "earlier": earlier}
+
+    def event_page(
+        self, reference: str, agent: Optional[AgentView] = None, before: Optional[int] = None,
+        limit: int = TRANSCRIPT_PAGE,
+    ) -> Tuple[List[Dict[str, Any]], bool]:
+        """The last ``limit`` events of the ticket's audit trail before event ``before``, oldest first, and whether
+        earlier ones exist."""
+        with self.ctx.db.session() as s:
+            t = self.ctx.load(s, reference)
+            self.ctx.check(t, agent)
+            q = select(TicketEvent).where(TicketEvent.ticket_id == t.id)
+            if before is not None:
+                q = q.where(TicketEvent.id < before)
+            rows = s.execute(q.order_by(TicketEvent.id.desc()).limit(limit + 1)).scalars().all()
+            return [event_dict(t, e) for e in reversed(rows[:limit])], len(rows) > limit
 
     def events(self, reference: str) -> List[Dict[str, Any]]:
         with self.ctx.db.session() as s:
@@ -150,17 +187,39 @@ class TicketViews:
         status: Optional[str] = None,
         priority: Optional[str] = None,
         assignee: Optional[str] = None,
-        limit: int = 200,
+        limit: int = MAX_TICKET_PAGE,
     ) -> List[Dict[str, Any]]:
-        """Tickets the agent may see, most urgent first (SLA breached, then soonest due, priority, age)."""
+        """The first ``limit`` tickets the agent may see, most urgent first (:meth:`ticket_page`)."""
+        return self.ticket_page(agent, queue, status, priority, assignee, limit=limit)[0]
+
+    def ticket_page(
+        self,
+        agent: Optional[AgentView] = None,
+        queue: Optional[str] = None,
+        status: Optional[str] = None,
+        priority: Optional[str] = None,
+        assignee: Optional[str] = None,
+        limit: int = TICKET_PAGE,
+        offset: int = 0,
+    ) -> Tuple[List[Dict[str, Any]], int]:
+        """One page of the tickets the agent may see, most urgent first across all of them (SLA breached, then
+        priority, then soonest due, then age), and how many there are.
+
+        The order depends on the time, the queue's business hours and the pauses, which SQL does not compute: every
+        matching ticket's clock is computed from :data:`URGENCY_COLUMNS` (no transcript, no JSON of the bot's
+        candidates), and only the page's tickets are read whole. The ticket's id breaks ties, so that pages read at
+        the same instant cover every ticket once. Closed tickets (resolved, returned) have no running clock: they
+        come newest first, ordered and paged by the database."""
         if queue is not None and agent is not None and not agent.can_see_queue(queue):
             raise Forbidden(f"queue {queue!r} is not one of yours")
         if priority is not None and priority not in PRIORITIES:
             raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+        if limit < 1 or offset < 0:
+            raise InvalidInput("limit must be at least 1 and offset at least 0")
         statuses = OPEN_TICKET_STATUSES if status in (None, OPEN_FILTER) else (status,)
         now = self.ctx.clock.now()
         with self.ctx.db.session() as s:
-            q = select(Ticket).where(Ticket.status.in_(statuses))
+            q = select(*URGENCY_COLUMNS).where(Ticket.status.in_(statuses))
             if queue:
                 q = q.where(Ticket.queue == queue)
             elif agent is not None and not agent.sees_all:
@@ -169,21 +228,30 @@ class TicketViews:
                 q = q.where(Ticket.priority == priority)
             if assignee:
                 q = q.where(Ticket.assignee == assignee)
-            rows = s.execute(q.order_by(Ticket.id.desc()).limit(2000)).scalars().all()
-            keyed = []
-            for t in rows:
-                clock = self.clock_of(t, now)
-                keyed.append((urgency_key(clock, PRIORITIES.index(t.priority), t.created_at), t))
-            keyed.sort(key=lambda kt: kt[0])
+            if not set(statuses) & set(OPEN_TICKET_STATUSES):
+                total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+                ids = [r.id for r in s.execute(q.order_by(Ticket.id.desc()).offset(offset).limit(limit))]
+            else:
+                rows = s.execute(q).all()
+                total = len(rows)
+
+                def key(r: Any) -> Tuple:
+                    return (*urgency_key(self.clock_of(r, now), PRIORITIES.index(r.priority), r.created_at), r.id)
+
+                ids = [r.id for r in heapq.nsmallest(offset + limit, rows, key=key)[offset:]]
+            whole = {t.id: t for t in s.execute(select(Ticket).where(Ticket.id.in_(ids))).scalars()} if ids else {}
             out = []
-            for _k, t in keyed[:limit]:
+            for i in ids:
+                t = whole.get(i)
+                if t is None:  # gone since the first read (an erasure)
+                    continue
                 d = self.ticket_dict(t, now)
                 d.pop("transcript", None)
                 d["last_customer_message"] = next(
                     (m["text"] for m in reversed(t.transcript or []) if m["sender"] == Sender.CUSTOMER), None
                 )
                 out.append(d)
-            return out
+            return out, total
 
     def queue_stats(self, agent: Optional[AgentView] = None) -> List[Dict[str, Any]]:
         now = self.ctx.clock.now()
@@ -193,8 +261,8 @@ class TicketViews:
                 if agent is not None and not agent.can_see_queue(q.name):
                     continue
                 rows = s.execute(
-                    select(Ticket).where(Ticket.queue == q.name, Ticket.status.in_(OPEN_TICKET_STATUSES))
-                ).scalars().all()
+                    select(*URGENCY_COLUMNS).where(Ticket.queue == q.name, Ticket.status.in_(OPEN_TICKET_STATUSES))
+                ).all()
                 online = self.availability.online(q.members, now)
                 breached = sum(1 for t in rows if self.clock_of(t, now).resolution_breached)
                 handling = self.availability.recent_handling_minutes(s, q.name) or q.handling_minutes

@@ -16,7 +16,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, List, Optional
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,9 @@ from tier0.vocab import MAX_MESSAGE_CHARS, Channel, Ownership, Sender
 
 CHANNELS = Channel.values()
 SENDERS = Sender.values()
+TRANSCRIPT_PAGE = 200  # messages (or a ticket's events) in one page of a transcript, unless the caller asks fewer
+MAX_TRANSCRIPT_PAGE = 500  # and at most
+MAX_ROW_ID = 2**63 - 1  # the largest id a caller may name (64 bits): beyond it a 422, not a database overflow (500)
 
 # Who may take a conversation over from whom: current owner -> the owners it may move to. Writing the status a
 # conversation already has is no move and always accepted (two workers handing back the same conversation).
@@ -185,6 +188,23 @@ class ConversationStore:
                 .order_by(Message.id)
             ).scalars()
             return [message_dict(m) for m in rows]
+
+    def transcript_page(
+        self, conversation_id: str, limit: int = TRANSCRIPT_PAGE, after_id: Optional[int] = None,
+        before_id: Optional[int] = None,
+    ) -> Tuple[List[Dict[str, Any]], bool]:
+        """At most ``limit`` messages, oldest first, and whether more lie beyond them: with ``after_id``, the first
+        ones after it (more: later ones); otherwise the last ones, before ``before_id`` if given (more: earlier)."""
+        with self.db.session() as s:
+            self._get(s, conversation_id)
+            q = select(Message).where(Message.conversation_id == conversation_id)
+            if after_id is not None:
+                rows = s.execute(q.where(Message.id > after_id).order_by(Message.id).limit(limit + 1)).scalars().all()
+                return [message_dict(m) for m in rows[:limit]], len(rows) > limit
+            if before_id is not None:
+                q = q.where(Message.id < before_id)
+            rows = s.execute(q.order_by(Message.id.desc()).limit(limit + 1)).scalars().all()
+            return [message_dict(m) for m in reversed(rows[:limit])], len(rows) > limit
 
     def last_bot_data(self, conversation_id: str, key: str) -> Any:
         """``data[key]`` of the latest bot message that carries it (what the bot last tried, its last outcome)."""

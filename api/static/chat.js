@@ -112,8 +112,13 @@
   async function poll() {
     if (!conv) return;
     try {
-      const t = await api("/api/conversations/" + conv.id + "/messages?after=" + lastId);
-      t.messages.forEach(render);
+      let more = true;
+      while (more && conv) {  // the transcript comes in pages: read until the last
+        const before = lastId;
+        const t = await api("/api/conversations/" + conv.id + "/messages?after=" + lastId);
+        t.messages.forEach(render);
+        more = t.more && lastId > before;
+      }
     } catch (e) {
       if (/another customer|not found/.test(e.message)) { store.removeItem("tier0.conv"); conv = null; }
     }

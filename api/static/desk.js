@@ -9,6 +9,8 @@
   let me = null;
   let current = null;   // reference of the open ticket
   let stream = null;
+  const PAGE = 50;      // tickets per page of the queue
+  let offset = 0;       // how many of the most urgent the page skips
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -32,7 +34,7 @@
     if (r.status === 204) return null;
     const body = await r.json().catch(() => ({}));
     if (!r.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || r.statusText));
-    return body;
+    return opts.withHeaders ? { body, headers: r.headers } : body;
   }
 
   function post(path, body) { return api(path, { method: "POST", body: JSON.stringify(body || {}) }); }
@@ -97,7 +99,18 @@
     params.set("status", $("#f-status").value);
     if ($("#f-priority").value) params.set("priority", $("#f-priority").value);
     if ($("#f-mine").checked) params.set("mine", "true");
-    const tickets = await api("/api/desk/tickets?" + params);
+    params.set("limit", PAGE);
+    params.set("offset", offset);
+    const page = await api("/api/desk/tickets?" + params, { withHeaders: true });
+    const tickets = page.body;
+    const total = Number(page.headers.get("X-Total-Count") || tickets.length);
+    if (!tickets.length && offset > 0) {  // the queue shrank under this page: show its last page
+      offset = total > 0 ? Math.floor((total - 1) / PAGE) * PAGE : 0;
+      return loadTickets();
+    }
+    $("#page-info").textContent = total ? (offset + 1) + "–" + (offset + tickets.length) + " of " + total : "no tickets";
+    $("#page-prev").disabled = offset === 0;
+    $("#page-next").disabled = !page.headers.get("Link");
     $("#tickets").replaceChildren(...tickets.map(t => el("li", {
       class: "ticket" + (t.id === current ? " current" : ""), dataset: { ref: t.id, status: t.status, priority: t.priority },
       onclick: () => openTicket(t.id),
@@ -108,7 +121,9 @@
       el("div", { class: "last" }, t.last_customer_message || ""),
     )));
   }
-  $("#filters").addEventListener("change", () => loadTickets().catch(showError));
+  $("#filters").addEventListener("change", () => { offset = 0; loadTickets().catch(showError); });
+  $("#page-prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); loadTickets().catch(showError); });
+  $("#page-next").addEventListener("click", () => { offset += PAGE; loadTickets().catch(showError); });
 
   // -- one ticket --------------------------------------------------------------------------------------------------
   function showError(e) {
@@ -121,6 +136,40 @@
     catch (e) { showError(e); }
   }
 
+  function messageItem(m) {
+    const li = el("li", { class: m.sender, dataset: { id: m.id, sender: m.sender } },
+      el("span", { class: "who" }, m.sender === "agent" ? (m.data.agent || "agent") : m.sender), m.text);
+    const sources = (m.data && m.data.sources) || [];
+    const answered = m.data && m.data.outcome && m.data.outcome.type === "answer";
+    if (m.sender === "bot" && answered && sources.length) {
+      li.append(el("div", { class: "actions" }, "Source: " + sources.map(s => s.title).join(", ") + " ",
+        el("button", { type: "button", class: "flag", onclick: () => {
+          const note = window.prompt("What was wrong with this answer?") || "";
+          act("/flag", { message_id: m.id, note: note || null });
+        } }, "Flag as wrong")));
+    }
+    return li;
+  }
+
+  function eventItem(e) {
+    return el("li", { dataset: { id: e.id } }, new Date(e.at).toLocaleString() + " · " + e.kind + " · " + e.actor + (e.note ? " — " + e.note : ""));
+  }
+
+  // The ticket shows the last messages and events; this button reads the page before the first one shown.
+  function earlierButton(id, label, shown, path, list, key, item) {
+    const ref = current;
+    const button = el("button", { id, type: "button", class: "earlier", hidden: !shown, onclick: async () => {
+      const first = $(list) && $(list).firstElementChild;
+      try {
+        const page = await api("/api/desk/tickets/" + ref + path + (first ? "?before=" + first.dataset.id : ""));
+        if (current !== ref) return;
+        $(list).prepend(...page[key].map(item));
+        button.hidden = !page.earlier;
+      } catch (e) { showError(e); }
+    } }, label);
+    return button;
+  }
+
   async function openTicket(ref) {
     current = ref;
     const t = await api("/api/desk/tickets/" + ref);
@@ -131,20 +180,7 @@
     const tried = (t.candidates || []).map(c => el("tr", {},
       el("td", {}, el("a", { href: "/api/articles/" + c.article_id, target: "_blank", rel: "noopener" }, c.title || c.article_id)),
       el("td", {}, c.score !== undefined ? Number(c.score).toFixed(3) : "—"), el("td", {}, c.lang || "")));
-    const transcript = t.messages.map(m => {
-      const li = el("li", { class: m.sender, dataset: { id: m.id, sender: m.sender } },
-        el("span", { class: "who" }, m.sender === "agent" ? (m.data.agent || "agent") : m.sender), m.text);
-      const sources = (m.data && m.data.sources) || [];
-      const answered = m.data && m.data.outcome && m.data.outcome.type === "answer";
-      if (m.sender === "bot" && answered && sources.length) {
-        li.append(el("div", { class: "actions" }, "Source: " + sources.map(s => s.title).join(", ") + " ",
-          el("button", { type: "button", class: "flag", onclick: () => {
-            const note = window.prompt("What was wrong with this answer?") || "";
-            act("/flag", { message_id: m.id, note: note || null });
-          } }, "Flag as wrong")));
-      }
-      return li;
-    });
+    const transcript = t.messages.map(messageItem);
     const escalateKind = el("select", { id: "esc-kind", "aria-label": "Escalation kind" },
       el("option", { value: "functional" }, "functional (specialists)"), el("option", { value: "hierarchical" }, "hierarchical (authority)"));
     const reply = el("textarea", { id: "reply-text", placeholder: "Reply to the customer (they see it at once) or write an internal note", maxlength: 4000 });
@@ -163,7 +199,9 @@
         fact("Contact e-mail", t.contact_email)),
       el("div", { class: "box" }, el("h3", {}, "What the bot tried"),
         tried.length ? el("table", { class: "tried" }, el("tr", {}, el("th", {}, "Article"), el("th", {}, "Score"), el("th", {}, "Lang")), tried) : "Nothing relevant found."),
-      el("div", { class: "box" }, el("h3", {}, "Conversation"), el("ol", { class: "transcript", id: "transcript" }, transcript)),
+      el("div", { class: "box" }, el("h3", {}, "Conversation"),
+        earlierButton("earlier-messages", "Show earlier messages", t.earlier_messages, "/messages", "#transcript", "messages", messageItem),
+        el("ol", { class: "transcript", id: "transcript" }, transcript)),
       el("div", { class: "box compose" }, reply,
         el("div", { class: "actions" },
           el("button", { id: "claim-btn", type: "button", disabled: !can.has("claim"), onclick: () => act("/claim") }, "Claim"),
@@ -179,8 +217,9 @@
           } }, "Escalate"),
           el("button", { id: "return-btn", type: "button", disabled: !can.has("return_to_bot"), onclick: () => act("/return-to-bot", {}) }, "Hand back to bot")),
         el("p", { id: "action-error", class: "error", role: "alert" })),
-      el("div", { class: "box" }, el("h3", {}, "History"), el("ol", { class: "events" },
-        t.events.map(e => el("li", {}, new Date(e.at).toLocaleString() + " · " + e.kind + " · " + e.actor + (e.note ? " — " + e.note : ""))))),
+      el("div", { class: "box" }, el("h3", {}, "History"),
+        earlierButton("earlier-events", "Show earlier history", t.earlier_events, "/events", "#events", "events", eventItem),
+        el("ol", { class: "events", id: "events" }, t.events.map(eventItem))),
     );
     if (draft) {
       reply.value = draft.value;

@@ -331,3 +331,28 @@ def test_customers_and_agents_verdicts_become_calibration_feedback(desk, staff, 
     cal = calibration.fit(services.index, feedback=feedback)
     assert cal.stats["feedback"] == len(feedback)
     assert cal.stats["feedback_rows"] >= len(feedback)
+
+
+def test_pages_and_what_used_to_answer_500(desk, staff, clock):
+    clock.set(MONDAY_10_PARIS)
+    cid, auth = customer(desk)
+    say(desk, cid, auth, "my invoice shows the wrong address")
+    ref = say(desk, cid, auth, "I want to talk to a human please")["ticket"]["id"]
+    for url in (f"/api/desk/tickets/{ref}/messages", f"/api/desk/tickets/{ref}/events"):
+        assert desk.get(url).status_code == 401
+        assert desk.get(url, headers=staff["dave"]).status_code == 403  # not his queue
+    alice = staff["alice"]
+    d = desk.get(f"/api/desk/tickets/{ref}?limit=1", headers=alice).json()
+    assert len(d["messages"]) == 1 and d["earlier_messages"] and len(d["events"]) == 1
+    earlier = desk.get(f"/api/desk/tickets/{ref}/messages?before={d['messages'][0]['id']}", headers=alice).json()
+    assert earlier["messages"][0]["text"] == "my invoice shows the wrong address" and not earlier["earlier"]
+    r = desk.get("/api/desk/tickets?limit=1", headers=alice)
+    assert r.status_code == 200 and len(r.json()) == 1
+    assert int(r.headers["x-total-count"]) >= 1 and ("link" in r.headers) == (int(r.headers["x-total-count"]) > 1)
+    page = desk.get(f"/api/conversations/{cid}/messages?limit=1", headers=auth).json()
+    assert len(page["messages"]) == 1 and page["more"]
+    # a Last-Event-ID that is no message id, and PATCH of an unknown agent: 4xx with a message, not 500
+    r = desk.get(f"/api/conversations/{cid}/stream", headers={**auth, "Last-Event-ID": "abc"})
+    assert r.status_code == 422 and "Last-Event-ID" in r.json()["detail"]
+    r = desk.patch("/api/desk/agents/nobody", headers=staff["admin"], json={})
+    assert r.status_code == 404 and r.json() == {"error": "not_found", "detail": "agent 'nobody' not found"}

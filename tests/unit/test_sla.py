@@ -107,3 +107,28 @@ def test_queue_order_breached_then_soonest_due_then_priority():
 def test_bad_opening_hours_are_refused(spec):
     with pytest.raises(ValueError):
         parse_windows(spec)
+
+
+def test_business_time_over_months_matches_the_day_by_day_count():
+    """seconds_between adds whole days from a remembered running total: the same as counting day by day, across
+    summer time changes and holidays, for spans of minutes to months."""
+    import random
+
+    extended = hours_from_spec("extended", {"mon-fri": "08:00-20:00", "sat": "09:00-13:00"}, "Europe/Paris",
+                               frozenset({dt.date(2026, 12, 25), dt.date(2026, 5, 1)}))
+
+    def day_by_day(h, start, end):
+        total, day = 0.0, start.date() - dt.timedelta(days=2)
+        while day <= end.date() + dt.timedelta(days=1):
+            for a, b in h._windows_utc(day):
+                lo, hi = max(a, start), min(b, end)
+                total += max(0.0, (hi - lo).total_seconds())
+            day += dt.timedelta(days=1)
+        return total
+
+    rnd = random.Random(21)
+    for h in (PARIS_OFFICE, extended):
+        for _ in range(300):
+            a = dt.datetime(2026, 1, 1) + dt.timedelta(minutes=rnd.randint(0, 60 * 24 * 400))
+            b = a + dt.timedelta(minutes=rnd.randint(0, 60 * 24 * rnd.choice([1, 5, 40, 200])))
+            assert h.seconds_between(a, b) == day_by_day(h, a, b), (h.name, a, b)
