@@ -123,9 +123,8 @@ def test_models_and_migrations_agree(tmp_path, models):
 
 
 def test_database_from_the_old_create_all_keeps_its_rows_and_is_at_head(tmp_path, models):
-    from tier0.db import Database
-
     from tier0 import migrations
+    from tier0.db import Database
 
     db = Database(sqlite_url(tmp_path))
     # what create_all did before migrations: the baseline's tables (today's models may have columns added since)
