@@ -147,10 +147,11 @@ class PrivacyService:
             declared = select(Conversation.id).where(
                 func.lower(Conversation.customer["email"].as_string()) == addr)
             contact = select(Ticket.conversation_id).where(Ticket.contact_email == addr)
-            typed = select(Message.conversation_id).where(
+            typed = select(Message.conversation_id, Message.text).where(
                 Message.sender == Sender.CUSTOMER.value, func.lower(Message.text).contains(addr, autoescape=True))
-            ids = set(s.execute(declared).scalars()) | set(s.execute(contact).scalars()) | set(
-                s.execute(typed).scalars())
+            ids = set(s.execute(declared).scalars()) | set(s.execute(contact).scalars())
+            # the text contains it; it is that address, not a longer one around it (la_ada@example.community)
+            ids |= {cid for cid, text in s.execute(typed) if addr in {a.lower() for a in EMAIL.findall(text)}}
         return sorted(ids)
 
     def _erase(self, kind: str, selector: str, ids: List[str], actor: str) -> Erasure:

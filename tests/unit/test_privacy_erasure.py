@@ -203,3 +203,18 @@ def test_cli_privacy_commands(tmp_path, capsys):
     out, _ = capsys.readouterr()
     assert out.strip().splitlines() == ["tier0 privacy: retention: 0 conversations, 0 messages, 0 tickets, "
                                         "0 ticket events, 0 deliveries, 0 tracker events"]
+
+
+def test_a_customer_is_found_by_the_address_declared_given_or_typed_and_by_nothing_else(world):
+    w = world
+    declared, _ = w.conversations.start(customer={"email": "Ada@Example.com"})
+    typed, _ = w.conversations.start()
+    w.conversations.add_message(typed.id, "customer", "mon adresse : ADA@example.com", {"language": "fr"})
+    given = customer_with_a_ticket(w, "X", "someone.else@example.com", ["bonjour"])
+    w.desk.set_contact_email(given["ref"], "ada@example.com")  # the address given for an answer by e-mail
+    other, _ = w.conversations.start(customer={"email": "ada@example.com.evil"})
+    w.conversations.add_message(other.id, "customer", "je suis la_ada@example.community", {"language": "fr"})
+    wildcard, _ = w.conversations.start()
+    w.conversations.add_message(wildcard.id, "customer", "adaXexample.com", {"language": "fr"})
+    assert w.privacy.conversations_of("ada@example.com") == sorted([declared.id, typed.id, given["cid"]])
+    assert w.privacy.conversations_of("a_a@example.com") == [], "a LIKE wildcard in the address matches itself only"
