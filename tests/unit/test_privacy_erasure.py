@@ -218,3 +218,34 @@ def test_a_customer_is_found_by_the_address_declared_given_or_typed_and_by_nothi
     w.conversations.add_message(wildcard.id, "customer", "adaXexample.com", {"language": "fr"})
     assert w.privacy.conversations_of("ada@example.com") == sorted([declared.id, typed.id, given["cid"]])
     assert w.privacy.conversations_of("a_a@example.com") == [], "a LIKE wildcard in the address matches itself only"
+
+
+def test_the_background_jobs_apply_the_retention_period_under_the_lease(world, tmp_path):
+    """api.background's leased jobs, on the world's database: the first tick anonymises what is due."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from api.background import Background
+    from tier0.config import Settings
+
+    w = world
+    idle = customer_with_a_ticket(w, "Adelaide", "ada@example.com", ADA_WORDS, open_ticket=False)
+    age(w, idle["cid"], 40)
+    settings = Settings(home=tmp_path, retention_days=30, sla_interval=0)
+    services = SimpleNamespace(db=w.db, settings=settings, clock=w.clock, handoff=w.desk)
+    background = Background(SimpleNamespace(services=services, agent=None), settings, scheduler=True)
+
+    async def first_ticks():
+        task = asyncio.create_task(background._once_across_workers())
+        try:
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                if w.privacy.audit():
+                    break
+        finally:
+            task.cancel()
+            await background.stop()
+
+    asyncio.run(first_ticks())
+    assert [(a["kind"], a["actor"]) for a in w.privacy.audit()] == [("retention", "retention")]
+    assert_nothing_of_ada_left(w)
