@@ -127,8 +127,7 @@ def test_database_from_the_old_create_all_keeps_its_rows_and_is_at_head(tmp_path
     from tier0.db import Database
 
     db = Database(sqlite_url(tmp_path))
-    # what create_all did before migrations: the baseline's tables (today's models may have columns added since)
-    migrations.baseline_metadata().create_all(db.engine)
+    migrations.baseline_metadata().create_all(db.engine)  # what create_all did before migrations (the baseline)
     with db.engine.begin() as conn:
         add_conversation(conn)
     assert db.schema_status().state == "legacy"
