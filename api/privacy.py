@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from api.deps import Admin, Engine
 from tier0.vocab import MAX_EMAIL_ADDRESS_CHARS
@@ -47,7 +47,8 @@ class AuditLine(BaseModel):
     actor: str = Field(..., description="the admin, cli, or retention")
     kind: str
     selector_hash: Optional[str] = Field(None, description="sha256 of 'email:<address>' or 'conversation:<id>'")
-    counts: Dict[str, float]
+    counts: Dict[str, Union[StrictInt, float]] = Field(..., description="as in the erasure's answer; a retention "
+                                                                    "run's also has its days")
 
 
 @router.post("/erasures", response_model=ErasureOut)
