@@ -36,7 +36,7 @@ test: $(STAMP) ## install if needed, then run the whole test suite (installs Deb
 # answers in seconds on a fresh clone. When the full .venv exists it is used instead.
 FAST := .venv-fast
 FAST_STAMP := $(FAST)/.tier0-installed
-FAST_DEPS := pytest numpy scikit-learn faiss-cpu SQLAlchemy alembic pydantic PyYAML argon2-cffi tzdata fastapi httpx
+FAST_DEPS := pytest numpy scikit-learn faiss-cpu SQLAlchemy alembic pydantic PyYAML argon2-cffi tzdata fastapi httpx python-stdnum phonenumbers
 
 $(FAST_STAMP): pyproject.toml constraints.txt Makefile
 	@bash .ci/install-python $(FAST)

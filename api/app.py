@@ -21,12 +21,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import desk, inbound, widget
+from api import desk, inbound, privacy, widget
 from api.background import Background
 from api.live import LiveHub, RedisBus
 from api.schemas import Health
 from tier0.config import Settings, get_settings
 from tier0.errors import Tier0Error
+from tier0.privacy import install_log_masking
 from tier0.vocab import MAX_REQUEST_BYTES
 
 log = logging.getLogger("tier0.http")
@@ -51,6 +52,7 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_masking()  # logging is configured by now (uvicorn's too): personal data masked in every line
         if app.state.engine is None:
             from bot.runtime import build_engine
 
@@ -117,6 +119,7 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
     app.include_router(widget.router)
     app.include_router(desk.router)
     app.include_router(inbound.router)
+    app.include_router(privacy.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 
@@ -125,6 +128,7 @@ def factory() -> FastAPI:
     """What each worker of ``tier0 serve --workers N`` (or ``uvicorn --factory api.app:factory``) runs: the app
     on the settings of the environment, building its own engine."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_masking()
     return create_app(get_settings())
 
 

@@ -3,6 +3,8 @@
 Once across workers (whoever holds the database lease ``tier0.background``):
     the SLA scheduler       every TIER0_SLA_INTERVAL seconds: raise priorities, record breaches, escalate
     webhook deliveries      every second: send what is due, retry with back-off (handoff.webhooks)
+    retention               every hour (TIER0_RETENTION_DAYS > 0): anonymise conversations idle that long
+                            (handoff.erasure)
 
 In every worker:
     the KB watcher          every 0.5 s a cheap look at the KB's revision; on a change made by any worker or the
@@ -28,6 +30,7 @@ log = logging.getLogger("tier0.background")
 LEASE_NAME = "tier0.background"
 LEASE_TTL_S = 10.0
 TICK_S = 0.5
+RETENTION_EVERY_S = 3600.0
 
 
 class Background:
@@ -65,7 +68,7 @@ class Background:
     async def _once_across_workers(self) -> None:
         services = self.engine.services
         sla_interval = self.settings.sla_interval
-        next_renew = next_sla = 0.0
+        next_renew = next_sla = next_retention = 0.0
         while True:
             now = time.monotonic()
             try:
@@ -79,9 +82,17 @@ class Background:
                         next_sla = now + sla_interval
                     if self.webhooks is not None:
                         await run_in_threadpool(self.webhooks.deliver_due)
+                    if self.scheduler and self.settings.retention_days > 0 and now >= next_retention:
+                        next_retention = now + RETENTION_EVERY_S
+                        await run_in_threadpool(self._retention)
             except Exception:  # noqa: BLE001 - keep scheduling; the error is logged
                 log.exception("background.leased_jobs_failed")
             await asyncio.sleep(1.0)
+
+    def _retention(self) -> None:
+        from bot.privacy import for_engine
+
+        for_engine(self.engine).purge(self.settings.retention_days, max_batches=25)  # the rest at the next run
 
     async def _kb_watcher(self) -> None:
         services = self.engine.services

@@ -29,6 +29,7 @@ from handoff.models import TicketEvent
 from retrieval.calibration import MAX_TRAFFIC, Feedback, Question
 from tier0.conversations import Conversation, Message
 from tier0.db import Database, utcnow
+from tier0.privacy import mask
 from tier0.vocab import Channel, Sender
 
 MAX_FEEDBACK = 5000  # the most recent labelled answers used
@@ -48,7 +49,7 @@ def _turns(s, since) -> List[list]:
     rows = s.execute(
         select(Message.id, Message.conversation_id, Message.sender, Message.text, Message.data, Message.created_at)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.channel != Channel.EVAL.value,
+        .where(Conversation.channel != Channel.EVAL.value, Conversation.anonymised_at.is_(None),
                Message.sender.in_((Sender.CUSTOMER.value, Sender.BOT.value)), Message.created_at >= since)
         .order_by(Message.conversation_id, Message.id)
     ).all()
@@ -56,7 +57,7 @@ def _turns(s, since) -> List[list]:
     for mid, conv_id, sender, text, data, at in rows:
         data = data or {}
         if sender == Sender.CUSTOMER:
-            turns.append([conv_id, (text, data.get("language")), {}, None, None, None, at])
+            turns.append([conv_id, (mask(text), data.get("language")), {}, None, None, None, at])  # tier0.privacy
             continue
         if not turns or turns[-1][0] != conv_id:
             continue  # a bot message before any customer message (a greeting): no turn to join

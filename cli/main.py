@@ -49,6 +49,9 @@ def _logging(verbose: bool = False) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    from tier0.privacy import install_log_masking
+
+    install_log_masking()  # personal data masked in every log line
 
 
 def cmd_serve(args) -> int:
@@ -305,6 +308,42 @@ def cmd_agents(args) -> int:
     return 0
 
 
+def cmd_privacy(args) -> int:
+    """`tier0 privacy erase --email ADDR | --conversation ID`, `tier0 privacy purge [--days N]`: one line of counts."""
+    import handoff.agents  # noqa: F401  (tables)
+    from bot.privacy import privacy_service
+    from handoff.deskconfig import load_config
+    from handoff.service import HandoffService
+    from tier0.clock import SystemClock
+    from tier0.conversations import ConversationStore
+    from tier0.db import Database
+    from tier0.errors import InvalidInput
+
+    settings = _settings(args)
+    if args.privacy_command == "erase" and (args.email is None) == (args.conversation is None):
+        raise InvalidInput("tier0 privacy erase needs --email ADDR or --conversation ID (one of them)")
+    if args.privacy_command == "purge" and args.days is not None and args.days < 0:
+        raise InvalidInput("--days must be 0 or more")
+    db = Database(settings.db_url)
+    try:
+        db.migrate()
+        clock = SystemClock()
+        desk = HandoffService(db, ConversationStore(db), load_config(settings.desk_config), clock)
+        service = privacy_service(settings, db, clock, handoff=desk)
+        if args.privacy_command == "erase":
+            result = service.erase(email=args.email, conversation_id=args.conversation, actor="cli")
+        else:
+            days = settings.retention_days if args.days is None else args.days
+            if days <= 0:
+                print("tier0 privacy: retention is off (TIER0_RETENTION_DAYS=0): nothing anonymised")
+                return 0
+            result = service.purge(days, actor="cli")
+        print(f"tier0 privacy: {result.summary()}")
+        return 0
+    finally:
+        db.dispose()
+
+
 def cmd_eval(args) -> int:
     settings = _settings(args)
     return asyncio.run(_eval(settings, Path(args.kb), Path(args.cases), Path(args.json) if args.json else None))
@@ -381,6 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
         v = ags.add_parser(verb, help=f"{verb} an account")
         v.add_argument("username")
         v.set_defaults(func=cmd_agents)
+
+    pv = sub.add_parser("privacy", help="personal data: erase a customer's data, apply the retention period")
+    pvs = pv.add_subparsers(dest="privacy_command", metavar="PRIVACY_COMMAND", required=True)
+    er = pvs.add_parser("erase", help="erase a customer's personal data (a data-subject request; leaves an audit line)")
+    er.add_argument("--email", help="every conversation of the customer with this address")
+    er.add_argument("--conversation", help="one conversation, by id")
+    er.set_defaults(func=cmd_privacy)
+    pu = pvs.add_parser("purge", help="anonymise the conversations idle longer than the retention period now")
+    pu.add_argument("--days", type=float, help="this many days instead of $TIER0_RETENTION_DAYS")
+    pu.set_defaults(func=cmd_privacy)
 
     e = sub.add_parser("eval", help="replay a conversation test suite and report metrics")
     e.add_argument("--kb", required=True, help="folder of Markdown articles")

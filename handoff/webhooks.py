@@ -39,6 +39,7 @@ from sqlalchemy import Column, DateTime, Integer, String, Text, select
 
 from tier0.db import Base, Database
 from tier0.errors import InvalidInput, NotFound
+from tier0.privacy import mask_data
 from tier0.vocab import DeliveryStatus
 
 log = logging.getLogger("tier0.webhooks")
@@ -52,6 +53,7 @@ class WebhookEndpoint:
     secret: str
     events: Tuple[str, ...] = ("*",)  # "ticket.created" …, or "*" for every event
     name: str = ""
+    redact: bool = True  # personal data in the payload masked (tier0.privacy.mask_data); false: verbatim
 
     def wants(self, event_type: str) -> bool:
         return "*" in self.events or event_type in self.events
@@ -83,10 +85,12 @@ def parse_endpoints(raw: Optional[Sequence[Any]], env: Mapping[str, str]) -> Lis
         where = f"webhooks[{i}]"
         if not isinstance(item, Mapping):
             raise InvalidInput(f"{where}: expected a mapping with url and secret (or secret_env)")
-        unknown = sorted(set(item) - {"url", "secret", "secret_env", "events", "name"})
+        unknown = sorted(set(item) - {"url", "secret", "secret_env", "events", "name", "redact"})
         if unknown:
             raise InvalidInput(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                               "expected url, secret, secret_env, events, name")
+                               "expected url, secret, secret_env, events, name, redact")
+        if not isinstance(item.get("redact", True), bool):
+            raise InvalidInput(f"{where}.redact: expected true (mask personal data, the default) or false")
         url = str(item.get("url") or "")
         if not (url.startswith("http://") or url.startswith("https://")) or len(url) > 2000:
             raise InvalidInput(f"{where}.url: {url!r} is not an http(s) URL")
@@ -106,7 +110,8 @@ def parse_endpoints(raw: Optional[Sequence[Any]], env: Mapping[str, str]) -> Lis
         for e in events:
             if e != "*" and not str(e).startswith("ticket."):
                 raise InvalidInput(f"{where}.events: {e!r} is not '*' or a ticket event like ticket.created")
-        out.append(WebhookEndpoint(url, str(secret), tuple(str(e) for e in events), str(item.get("name") or "")))
+        out.append(WebhookEndpoint(url, str(secret), tuple(str(e) for e in events), str(item.get("name") or ""),
+                                   redact=item.get("redact", True)))
     return out
 
 
@@ -199,7 +204,8 @@ class WebhookDispatcher:
                             endpoint_name=ep.name,
                             event_type=event_type,
                             event_id=event.get("id"),
-                            payload=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+                            payload=json.dumps(mask_data(body) if ep.redact else body, ensure_ascii=False,
+                                               separators=(",", ":"), default=str),
                             status=DeliveryStatus.PENDING.value,
                             attempts=0,
                             next_attempt_at=now,

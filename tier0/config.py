@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # feedback: how customers' votes count for the calibration
     # webhooks and atomic writes: delivery time limit, fairness, purge
     # personal data: masking, retention, erasure
+    # Days after which a conversation with no activity (no message, no ticket change) and no open ticket is
+    # anonymised: texts erased, customer data cleared, Rasa's tracker deleted (handoff.erasure), by the background
+    # jobs every hour and by `tier0 privacy purge`. Default 365: longer than the 180 days the calibration learns from
+    # and than most disputes take; 0 keeps conversations forever.
+    retention_days: float = 365.0
 
     class Config:
         env_prefix = "TIER0_"

@@ -72,6 +72,9 @@ class Conversation(Base):
     low_confidence_streak = Column(Integer, nullable=False, default=0)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # when its personal data was erased (handoff.erasure: retention or a data-subject request); never read again for
+    # learning
+    anonymised_at = Column(DateTime, nullable=True)
 
 
 class Message(Base):
