@@ -331,6 +331,9 @@ def test_only_the_intended_callers_get_through(served, world):
     table = parse_matrix(MATRIX)
     wrong = []
     for key in app_routes(app):
+        if key not in table:
+            wrong.append(f"{key:<60} has no line in MATRIX")
+            continue
         for who, cell in table[key].items():
             passes = cell == "ok"
             status = call(world, key, who, passes)
@@ -355,7 +358,7 @@ NOT_FUZZED = {
 # the mail provider's secret.
 ADMIN_PATHS = ["/api/desk/agents", "/api/desk/agents/{username}", "/api/desk/config", "/api/desk/sla/run",
                "/api/desk/webhooks/deliveries", "/api/desk/webhooks/deliveries/{delivery_id}/redeliver"]
-FUZZ_EXAMPLES = 12  # per operation and phase; the whole run takes about 30 s here
+FUZZ_EXAMPLES = 12  # per operation and phase: about 1200 requests, 15 to 25 s here
 
 
 def _toml(value: Any) -> str:
