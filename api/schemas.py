@@ -8,7 +8,7 @@ pass through.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from pydantic import BaseModel, Field, constr, root_validator
 
@@ -277,4 +277,59 @@ class Health(BaseModel):
     articles: Optional[int] = None
 
 
+# -- refusals --------------------------------------------------------------------------------------------------------
+class Error(BaseModel):
+    """What tier0 answers when it refuses a request (tier0.errors, and the limits of api.app)."""
+
+    error: str = Field(..., description="a code: invalid_input, unauthorized, forbidden, not_found, conflict, ...")
+    detail: str = Field(..., description="what was wrong, in a sentence")
+
+
+class FieldProblem(BaseModel):
+    loc: List[Union[str, int]]
+    msg: str
+    type: str
+
+
+class InvalidFields(BaseModel):
+    """FastAPI's own 422: a parameter or body field that does not fit its declared type, one entry per field."""
+
+    detail: List[FieldProblem]
+
+
+class Unparsable(BaseModel):
+    """FastAPI's own 400: a body that is not JSON."""
+
+    detail: str
+
+
+# The refusals every API route may answer, documented in the OpenAPI schema (api.app includes the routers with them),
+# so that clients and schemathesis (tests/integration/test_authorisation.py) know every status code and its body.
+ERRORS: Dict[Union[int, str], Dict[str, Any]] = {
+    400: {"model": Union[Error, Unparsable], "description": "a body that is not JSON, a Content-Length not a number"},
+    401: {"model": Error, "description": "no valid sign-in"},
+    403: {"model": Error, "description": "not allowed for this caller"},
+    404: {"model": Error, "description": "not found"},
+    409: {"model": Error, "description": "clashes with the current state"},
+    413: {"model": Error, "description": "request body too large"},
+    422: {"model": Union[Error, InvalidFields], "description": "invalid input"},
+    429: {"model": Error, "description": "too many requests: retry after the Retry-After header's seconds"},
+    503: {"model": Error, "description": "tier0 is starting"},
+}
+
+
+def _nullable(schema: Dict[str, Any], model_class: Any = None) -> None:
+    """pydantic v1 documents an ``Optional[X]`` field as X alone; say that it may be null too (JSON Schema of
+    OpenAPI 3.1: ``anyOf: [X, null]``), so that a response with ``null`` there matches the schema."""
+    for f in model_class.__fields__.values():
+        prop = schema.get("properties", {}).get(f.alias)
+        if not f.allow_none or not prop or not ({"type", "$ref", "allOf", "enum"} & set(prop)):
+            continue
+        outer = {k: prop.pop(k) for k in ("title", "description", "default") if k in prop}
+        schema["properties"][f.alias] = {**outer, "anyOf": [prop, {"type": "null"}]}
+
+
 TurnOut.update_forward_refs()
+for _model in [m for m in list(globals().values())
+               if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == __name__]:
+    _model.__config__.schema_extra = _nullable  # every model of this module, those added later included
