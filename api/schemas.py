@@ -67,7 +67,7 @@ class SendMessage(BaseModel):
 
 # What the customer's page may see is a closed list: the models below name every field the widget receives (a
 # field the bot or the desk adds later stays out until it is named here); optional fields absent from a turn are
-# left out of the response, not sent as null (api.widget builds them; tests/integration/test_identity.py checks
+# left out of the response, not sent as null (api.widget builds them; tests/integration/test_desk_api.py checks
 # the exact keys).
 class PublicSource(BaseModel):
     """An article the bot cites (no scores, no routing)."""
