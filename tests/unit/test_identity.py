@@ -126,3 +126,27 @@ def test_a_desk_joins_inbound_mail_only_by_reply_token_or_verified_email(tmp_pat
     assert desk.find_ticket_by_reply_token(claimed["reply_token"].upper())["id"] == claimed["id"]
     assert desk.find_ticket_by_reply_token(identity.new_reply_token()) is None
     db.dispose()
+
+
+def test_migration_0006_gives_every_existing_ticket_its_own_reply_token(tmp_path):
+    from alembic import command
+
+    from tier0 import migrations
+    from tier0.db import Database
+
+    db = Database(f"sqlite:///{tmp_path}/old.db")
+    with db.engine.begin() as conn:
+        command.upgrade(migrations.alembic_config(conn), "0005")
+        conn.exec_driver_sql("INSERT INTO conversations (id, token_hash, channel, customer, status, "
+                             "low_confidence_streak, created_at, updated_at) VALUES ('c1', 'h', 'web', '{}', 'bot', 0, "
+                             "'2026-01-05', '2026-01-05')")
+        for _ in range(2):
+            conn.exec_driver_sql("INSERT INTO tickets (conversation_id, status, queue, level, priority, reason, "
+                                 "channel, customer, candidates, transcript, created_at, updated_at) VALUES ('c1', "
+                                 "'waiting', 'tier1', 1, 'normal', 'email', 'email', '{}', '[]', '[]', '2026-01-05', "
+                                 "'2026-01-05')")
+    db.migrate()
+    with db.engine.connect() as conn:
+        tokens = [r[0] for r in conn.exec_driver_sql("SELECT reply_token FROM tickets")]
+    assert len(set(tokens)) == 2 and all(identity.find_reply_tokens(t) == [t] for t in tokens)
+    db.dispose()
