@@ -23,8 +23,9 @@ async def inbound_email(
     authorization: Optional[str] = Header(None),
 ) -> Any:
     """An e-mail from a customer, as posted by a mail provider's inbound webhook (shared secret in
-    ``X-Tier0-Secret`` or ``Authorization: Bearer``). It joins the sender's open ticket whatever channel opened
-    it, or opens a ticket."""
+    ``X-Tier0-Secret`` or ``Authorization: Bearer``). It joins a ticket through the reply token tier0 sent (in the
+    recipient address, the subject or the quoted body) or the customer's verified e-mail address, whatever channel
+    opened it; otherwise it opens a ticket."""
     secret = engine.services.settings.inbound_email_secret
     if not secret:
         raise NotFound("inbound e-mail is not enabled (set TIER0_INBOUND_EMAIL_SECRET)")
@@ -32,4 +33,4 @@ async def inbound_email(
     if not hmac.compare_digest(given.encode(), secret.encode()):
         raise Forbidden("wrong inbound e-mail secret")
     return await run_in_threadpool(engine.inbound_email, body.sender, body.name, body.subject, body.text,
-                                   body.message_id)
+                                   body.message_id, body.recipient, body.quoted)

@@ -45,6 +45,10 @@ class Customer(BaseModel):
     name: Optional[str] = Field(None, max_length=MAX_NAME_CHARS)
     email: Optional[str] = Field(None, max_length=MAX_EMAIL_ADDRESS_CHARS)
     tier: Optional[str] = Field(None, max_length=50, description="e.g. standard, vip")
+    signature: Optional[str] = Field(
+        None, max_length=128,
+        description="the site's hex HMAC-SHA256 of id, email and tier (TIER0_IDENTITY_SECRET; docs/security.md): "
+                    "without it the attributes are kept as unverified and change nothing; a wrong one is 403")
 
 
 class StartConversation(BaseModel):
@@ -61,15 +65,47 @@ class SendMessage(BaseModel):
     text: MessageText = Field(..., description="the customer's message")  # type: ignore[valid-type]
 
 
+# What the customer's page may see is a closed list: the models below name every field the widget receives (a
+# field the bot or the desk adds later stays out until it is named here); optional fields absent from a turn are
+# left out of the response, not sent as null (api.widget builds them; tests/integration/test_desk_api.py checks
+# the exact keys).
+class PublicSource(BaseModel):
+    """An article the bot cites (no scores, no routing)."""
+
+    article_id: str
+    title: str
+    lang: Optional[str] = None
+    url: Optional[str] = None
+
+
 class BotMessageOut(BaseModel):
     id: int
     text: str
     buttons: List[Dict[str, str]] = []
-    sources: List[Dict[str, Any]] = []
+    sources: List[PublicSource] = []
 
 
-class Outcome(Open):
+class Outcome(BaseModel):
+    """What the customer's page may know of a turn's outcome."""
+
     type: str = Field(..., description="answer | clarify | handoff | other")
+    article_id: Optional[str] = Field(None, description="answer: the article cited")
+    confidence: Optional[float] = Field(None, description="answer, clarify: how sure the bot was")
+    options: Optional[List[str]] = Field(None, description="clarify: the articles suggested")
+    chosen: Optional[bool] = Field(None, description="answer: the customer picked it among suggestions")
+    feedback: Optional[str] = Field(None, description="other: helpful, after a yes to an answer")
+    ticket_id: Optional[str] = Field(None, description="handoff: the ticket's reference")
+
+
+class PublicTicket(BaseModel):
+    """A ticket as its customer sees it (the desk's ticket stays on the desk)."""
+
+    id: str = Field(..., description="the ticket's reference, e.g. T-1042")
+    status: str = Field(..., description="waiting | agent | resolved | returned")
+    team: Optional[str] = Field(None, description="the team's name in the customer's language")
+    position: Optional[int] = Field(None, description="place in the queue, when handed off")
+    expected_wait_minutes: Optional[int] = None
+    agent: Optional[str] = Field(None, description="the display name of the person on it")
 
 
 class TurnOut(BaseModel):
@@ -77,7 +113,7 @@ class TurnOut(BaseModel):
     language: str
     messages: List[BotMessageOut]
     outcome: Outcome
-    ticket: Optional["Ticket"] = None
+    ticket: Optional[PublicTicket] = None
 
 
 class TranscriptMessage(BaseModel):
@@ -88,11 +124,29 @@ class TranscriptMessage(BaseModel):
     created_at: str
 
 
+class PublicMessageData(BaseModel):
+    buttons: Optional[List[Dict[str, str]]] = None
+    sources: Optional[List[PublicSource]] = None
+    outcome: Optional[Outcome] = None
+    agent: Optional[str] = Field(None, description="agent messages: who wrote it (display name)")
+    notice: Optional[str] = Field(None, description="system messages: what happened (escalated, resolved ...)")
+
+
+class CustomerMessage(BaseModel):
+    """A message of the transcript as its customer reads it (GET .../messages and the event stream)."""
+
+    id: int
+    sender: str
+    text: str
+    data: PublicMessageData
+    created_at: str
+
+
 class Transcript(BaseModel):
     conversation_id: str
     status: str
     language: Optional[str]
-    messages: List[TranscriptMessage]
+    messages: List[CustomerMessage]
     more: bool = Field(False, description="later messages exist: ask again with after=<the last message's id>")
 
 
@@ -233,14 +287,18 @@ class Delivery(Open):
 
 # -- inbound channels ------------------------------------------------------------------------------------------------
 class InboundEmail(BaseModel):
-    """An e-mail as mail providers post it. Accepts Postmark (From, FromName, Subject, TextBody, MessageID),
-    Mailgun (sender, subject, body-plain / stripped-text, Message-Id) and SendGrid-style (from, subject, text)."""
+    """An e-mail as mail providers post it. Accepts Postmark (From, FromName, Subject, TextBody, MessageID,
+    To / OriginalRecipient), Mailgun (sender, subject, body-plain / stripped-text, Message-Id, recipient) and
+    SendGrid-style (from, subject, text, to). ``recipient`` and ``quoted`` (the whole body, quotes included) are
+    only searched for the ticket's reply token (tier0.identity)."""
 
     sender: constr(strict=True, min_length=3, max_length=MAX_EMAIL_ADDRESS_CHARS)  # type: ignore[valid-type]
     name: Optional[str] = None
     subject: str = ""
     text: constr(strict=True, min_length=1, max_length=MAX_EMAIL_CHARS)  # type: ignore[valid-type]
     message_id: Optional[str] = None
+    recipient: str = ""
+    quoted: str = ""
 
     @root_validator(pre=True)
     def _aliases(cls, values: Dict[str, Any]) -> Dict[str, Any]:  # noqa: N805
@@ -262,6 +320,11 @@ class InboundEmail(BaseModel):
             "subject": first("subject", "Subject") or "",
             "text": first("text", "TextBody", "stripped-text", "body-plain", "body"),
             "message_id": first("message_id", "MessageID", "Message-Id", "message-id"),
+            # every recipient field a provider sends (To may list several addresses), and the body with quotes
+            "recipient": " ".join(str(values[k]) for k in ("recipient", "OriginalRecipient", "To", "to")
+                                  if isinstance(values.get(k), str))[:MAX_EMAIL_CHARS],
+            "quoted": " ".join(str(values[k]) for k in ("quoted", "body-plain", "TextBody", "text")
+                               if isinstance(values.get(k), str))[:MAX_EMAIL_CHARS],
         }
 
 
@@ -269,6 +332,7 @@ class InboundAccepted(BaseModel):
     ticket: str
     conversation_id: str
     attached: bool
+    joined_by: Optional[str] = Field(None, description="reply_token | verified_email, when attached")
 
 
 # -- operations --------------------------------------------------------------------------------------------------

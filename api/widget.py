@@ -14,7 +14,20 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CustomerToken, Engine
 from api.live import sse
-from api.schemas import ArticleOut, ConversationStarted, SendMessage, StartConversation, Transcript, TurnOut
+from api.schemas import (
+    ArticleOut,
+    BotMessageOut,
+    ConversationStarted,
+    CustomerMessage,
+    Outcome,
+    PublicMessageData,
+    PublicTicket,
+    SendMessage,
+    StartConversation,
+    Transcript,
+    TurnOut,
+)
+from tier0 import identity
 from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
 from tier0.errors import InvalidInput, NotFound
 from tier0.vocab import ArticleStatus, Channel
@@ -24,8 +37,42 @@ PUBLIC_DATA = ("buttons", "sources", "outcome", "agent", "notice")
 
 
 def public_data(data: Dict[str, Any]) -> Dict[str, Any]:
-    """What the customer's page may see of a message's data (retrieval details stay on the desk side)."""
-    return {k: v for k, v in data.items() if k in PUBLIC_DATA}
+    """What the customer's page may see of a message's data (retrieval details stay on the desk side): the fields
+    of PublicMessageData, each filtered by its own model (a cited article without its scores, a closed outcome)."""
+    kept = {k: v for k, v in data.items() if k in PUBLIC_DATA}
+    return PublicMessageData.parse_obj(kept).dict(exclude_unset=True)
+
+
+def public_message(m: Dict[str, Any]) -> Dict[str, Any]:
+    """A transcript message as its customer reads it (the transcript and the event stream)."""
+    return CustomerMessage.parse_obj({**m, "data": public_data(m.get("data") or {})}).dict(exclude_unset=True)
+
+
+def public_ticket(ticket: Optional[Dict[str, Any]], agents: Any = None) -> Optional[Dict[str, Any]]:
+    """A desk ticket as its customer sees it: reference, status, team, position and wait, who is on it."""
+    if not ticket:
+        return None
+    out: Dict[str, Any] = {"id": ticket["id"], "status": ticket["status"]}
+    for key in ("team", "position", "expected_wait_minutes"):
+        if ticket.get(key) is not None:
+            out[key] = ticket[key]
+    assignee = ticket.get("assignee")
+    if assignee and agents is not None:
+        name = next((a["display_name"] for a in agents.list() if a["username"] == assignee), None)
+        if name:
+            out["agent"] = name
+    return PublicTicket.parse_obj(out).dict(exclude_unset=True)
+
+
+def public_turn(turn: Dict[str, Any], agents: Any = None) -> Dict[str, Any]:
+    """A turn's result as the customer's page receives it (TurnOut): no desk field, a closed outcome."""
+    return {
+        "conversation_id": turn["conversation_id"],
+        "language": turn["language"],
+        "messages": [BotMessageOut.parse_obj(m).dict(exclude_unset=True) for m in turn["messages"]],
+        "outcome": Outcome.parse_obj(turn["outcome"]).dict(exclude_unset=True),
+        "ticket": public_ticket(turn["ticket"], agents),
+    }
 
 
 @router.post("/conversations", response_model=ConversationStarted, status_code=201)
@@ -33,22 +80,24 @@ def start_conversation(engine: Engine, body: Optional[StartConversation] = None)
     """Open a conversation. Keep the returned token: only its holder reads or writes the conversation."""
     body = body or StartConversation(language=None, customer=None)
     customer = body.customer.dict(exclude_none=True) if body.customer else {}
+    customer = identity.checked(customer, engine.services.settings.identity_secret)  # 403 on a wrong signature
     language = str(body.language) if body.language else None
     conv, token = engine.start(channel=Channel.WEB, language=language, customer=customer)
     return ConversationStarted(conversation_id=conv.id, token=token)
 
 
-@router.post("/conversations/{conversation_id}/messages", response_model=TurnOut)
+@router.post("/conversations/{conversation_id}/messages", response_model=TurnOut, response_model_exclude_unset=True)
 async def send_message(conversation_id: str, body: SendMessage, engine: Engine, token: CustomerToken) -> Any:
     """Send the customer's message; returns the bot's reply, the outcome and the ticket if one was created.
 
     The turn runs on the engine's turn threads: a slow turn never holds up other chats, streams or the desk."""
     await run_in_threadpool(engine.services.conversations.authorize, conversation_id, token)
     result = await engine.turn(conversation_id, body.text)
-    return result.as_dict()
+    return await run_in_threadpool(public_turn, result.as_dict(), engine.services.agents)
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=Transcript)
+@router.get("/conversations/{conversation_id}/messages", response_model=Transcript,
+            response_model_exclude_unset=True)
 def read_transcript(
     conversation_id: str,
     engine: Engine,
@@ -60,10 +109,8 @@ def read_transcript(
     ``more`` says that later messages exist (ask again with ``after`` = the last id)."""
     conv = engine.services.conversations.authorize(conversation_id, token)
     messages, more = engine.services.conversations.transcript_page(conversation_id, limit, after_id=after)
-    for m in messages:
-        m["data"] = public_data(m["data"])
-    return {"conversation_id": conv.id, "status": conv.status, "language": conv.language, "messages": messages,
-            "more": more}
+    return {"conversation_id": conv.id, "status": conv.status, "language": conv.language,
+            "messages": [public_message(m) for m in messages], "more": more}
 
 
 def resume_from(last_event_id: Optional[str], after: int) -> int:
@@ -101,9 +148,8 @@ async def stream_transcript(
         while not await request.is_disconnected():
             messages, more = await run_in_threadpool(store.transcript_page, conversation_id, TRANSCRIPT_PAGE, last_id)
             for m in messages:
-                m["data"] = public_data(m["data"])
                 last_id = m["id"]
-                yield sse("message", m, m["id"])
+                yield sse("message", public_message(m), m["id"])
             if more:
                 continue  # the next page at once
             if messages:

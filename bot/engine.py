@@ -114,7 +114,7 @@ class ConversationEngine:
         channel = collecting_channel()
         use(self.services)
         raw = await self.agent.handle_message(  # Rasa's lock store serialises turns of one conversation
-            UserMessage(text, channel, sender_id=conversation_id, metadata={"language": lang})
+            UserMessage(rasa_text(text), channel, sender_id=conversation_id, metadata={"language": lang})
         )
         messages, outcome = self._collect(conversation_id, raw or [])
         ticket = None
@@ -129,12 +129,17 @@ class ConversationEngine:
         return TurnResult(conversation_id, lang, messages, outcome, ticket)
 
     def inbound_email(
-        self, sender: str, name: Optional[str], subject: str, text: str, message_id: Optional[str] = None
+        self, sender: str, name: Optional[str], subject: str, text: str, message_id: Optional[str] = None,
+        recipient: str = "", quoted: str = "",
     ) -> Dict[str, Any]:
-        """An e-mail from a customer: it joins their open (or recently resolved) ticket, whatever channel opened
-        it; otherwise it opens an e-mail conversation and a ticket (reason ``email``) routed by the matrix."""
+        """An e-mail from a customer. It joins a ticket only through the reply token tier0 sent with that ticket
+        (found in the ``recipient`` address, the subject, or the body and its ``quoted`` text), or when the
+        sender is the ticket customer's **verified** e-mail address (tier0.identity) — never by the sender address
+        alone, which anyone can declare. Otherwise it opens an e-mail conversation and a ticket (reason
+        ``email``) routed by the matrix."""
         from handoff.service import HandoffRequest
         from tier0.errors import InvalidInput
+        from tier0.identity import VERIFIED, find_reply_tokens
 
         sender = sender.strip().lower()
         if not EMAIL.fullmatch(sender):
@@ -145,18 +150,29 @@ class ConversationEngine:
         lang = detect_language(content, default="en")
         data = {"channel": Channel.EMAIL.value, "subject": subject.strip()[:300], "message_id": message_id}
         handoff = self.services.handoff
-        existing = handoff.find_ticket_by_email(sender)
+        existing, joined_by = None, None
+        for token in find_reply_tokens(recipient, subject, text, quoted):
+            existing = handoff.find_ticket_by_reply_token(token)
+            if existing is not None:
+                joined_by = "reply_token"
+                break
+        if existing is None:
+            existing = handoff.find_ticket_by_email(sender)
+            joined_by = "verified_email" if existing is not None else None
         if existing is not None:
             self.services.conversations.add_message(existing["conversation_id"], Sender.CUSTOMER, content, data)
             ticket = handoff.customer_message(existing["conversation_id"], content)
             if ticket is not None:
-                return {"ticket": ticket["id"], "conversation_id": ticket["conversation_id"], "attached": True}
-        customer = {"email": sender, **({"name": name.strip()[:MAX_NAME_CHARS]} if name and name.strip() else {})}
+                log.info("email.joined ticket=%s by=%s", ticket["id"], joined_by)
+                return {"ticket": ticket["id"], "conversation_id": ticket["conversation_id"], "attached": True,
+                        "joined_by": joined_by}
+        customer = {"email": sender, VERIFIED: False,
+                    **({"name": name.strip()[:MAX_NAME_CHARS]} if name and name.strip() else {})}
         conv, _token = self.services.conversations.start(channel=Channel.EMAIL, language=lang, customer=customer)
         self.services.conversations.add_message(conv.id, Sender.CUSTOMER, content, data)
         request = HandoffRequest(conversation_id=conv.id, reason=HandoffReason.EMAIL, language=lang)
         ticket, _created = handoff.open(request)
-        return {"ticket": ticket["id"], "conversation_id": conv.id, "attached": False}
+        return {"ticket": ticket["id"], "conversation_id": conv.id, "attached": False, "joined_by": None}
 
     def _maybe_capture_email(self, ticket: Dict[str, Any], text: str, lang: str):
         """When nobody was available, the bot asked for an e-mail address: keep it on the ticket and confirm."""
@@ -204,6 +220,19 @@ class ConversationEngine:
                 }
             )
         return out, outcome
+
+
+def rasa_text(text: str) -> str:
+    """The customer's text as Rasa may read it: never a forced intent. Rasa 3.6 reads a message starting with "/"
+    (after stripping spaces; rasa.shared.constants.INTENT_MESSAGE_PREFIX) as an intent and entities given by the
+    sender (``/frustration``, ``/affirm{"x": 1}``: RegexMessageHandler, always in the NLU graph), so the leading
+    slashes and spaces go; the NLU then classifies what is left like any text. The transcript keeps what the customer
+    wrote. tier0's own buttons send their titles, never "/intent" payloads."""
+    readable = _FORCED_INTENT_PREFIX.sub("", text)
+    return readable or "?"
+
+
+_FORCED_INTENT_PREFIX = re.compile(r"^[\s/]+")
 
 
 def _ticket_outcome(ticket: Dict[str, Any]) -> Dict[str, Any]:

@@ -131,7 +131,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     kb.on_change(sync_index)
     agents = AgentDirectory(db, desk_config.queues_of, clock, session_hours=settings.session_hours)
     agents.ensure_admin(settings.home / "initial-admin-password")
-    desk = HandoffService(db, conversations, desk_config, clock, agents)
+    desk = HandoffService(db, conversations, desk_config, clock, agents, reply_address=settings.reply_address)
     policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)
     turns = TurnService(kb, index, conversations, desk, policy)
     return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config, webhook_endpoints,

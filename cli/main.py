@@ -344,6 +344,20 @@ def cmd_privacy(args) -> int:
         db.dispose()
 
 
+def cmd_identity(args) -> int:
+    """``tier0 identity sign``: the signature a site must send for these attributes, to check an integration."""
+    from tier0 import identity
+    from tier0.errors import InvalidInput
+
+    secret = args.secret or _settings(args).identity_secret
+    if not secret:
+        raise InvalidInput("no identity secret: set TIER0_IDENTITY_SECRET (or pass --secret)")
+    customer = {"id": args.id, "email": args.email, "tier": args.tier}
+    print(f"signed string: {identity.canonical(customer).decode('utf-8')}")
+    print(f"signature:     {identity.sign(secret, customer)}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     settings = _settings(args)
     return asyncio.run(_eval(settings, Path(args.kb), Path(args.cases), Path(args.json) if args.json else None))
@@ -401,6 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
     chk = ds.add_parser("check", help="validate a desk YAML file and print its queues")
     chk.add_argument("file", nargs="?", help="default: $TIER0_DESK_CONFIG or data/desk.yml")
     chk.set_defaults(func=cmd_desk_check)
+
+    ident = sub.add_parser("identity", help="signed customer identities (TIER0_IDENTITY_SECRET)")
+    idents = ident.add_subparsers(dest="identity_command", metavar="IDENTITY_COMMAND")
+    sig = idents.add_parser("sign", help="print the string a site signs and its signature, to check an integration")
+    for attr in ("id", "email", "tier"):
+        sig.add_argument(f"--{attr}", help=f"the customer's {attr}, exactly as the page sends it (default: none)")
+    sig.add_argument("--secret", help="default: $TIER0_IDENTITY_SECRET")
+    sig.set_defaults(func=cmd_identity)
 
     ag = sub.add_parser("agents", help="desk accounts (agents, leads, admins)")
     ags = ag.add_subparsers(dest="agents_command", metavar="AGENTS_COMMAND")

@@ -67,6 +67,7 @@ class DeskContext:
     config: DeskConfig
     clock: Clock
     agents: Any = None  # AgentDirectory, for presence (who is online)
+    reply_address: Optional[str] = None  # TIER0_REPLY_ADDRESS: where e-mail replies go, with "{token}"
     listeners: List[Listener] = field(default_factory=list)
 
     def emit(self, pending: Pending) -> None:

@@ -38,6 +38,8 @@ class Ticket(Base):
     sla_pauses = Column(JSON, nullable=True)
     sla_flags = Column(JSON, nullable=True)
     contact_email = Column(String(320), nullable=True)  # where to answer when nobody is online
+    # The ticket's reply token (tier0.identity.new_reply_token): inbound e-mail carrying it joins this ticket.
+    reply_token = Column(String(32), nullable=True, unique=True, index=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -8,7 +8,8 @@ Rules, each recorded on the ticket by name when it decides the priority:
   - anger            the hand-off is for frustration, or the text shouts              -> high
   - urgency          the customer says it is urgent / blocking ("asap", "urgent")     -> high
   - category_floor   the desk configuration's floor for the ticket's category         -> at least that
-  - vip_customer     the customer's tier is vip / premium / gold                      -> one step up
+  - vip_customer     the customer's tier is vip / premium / gold, signed by the site    -> one step up
+                     (an unverified tier, which anyone can claim, changes nothing: tier0.identity)
   - reason_default   otherwise, from the reason                                       -> normal
 """
 
@@ -64,8 +65,10 @@ def compute_priority(
     customer_tier: Optional[str] = None,
     category: Optional[str] = None,
     category_floor: Optional[Mapping[str, str]] = None,
+    tier_verified: bool = False,
 ) -> Tuple[str, str]:
-    """Return ``(priority, rule)`` for a new ticket; ``rule`` names what decided it."""
+    """Return ``(priority, rule)`` for a new ticket; ``rule`` names what decided it. ``customer_tier`` counts only
+    with ``tier_verified`` (the site signed it)."""
     texts = list(customer_texts)
     norm = " ".join(normalize(t) for t in texts)
     if _LEGAL.search(norm):
@@ -81,6 +84,6 @@ def compute_priority(
     floor = (category_floor or {}).get(category or "")
     if floor and not at_least(priority, floor):
         priority, rule = floor, f"category_floor:{category}"
-    if customer_tier and customer_tier.strip().lower() in _VIP_TIERS:
+    if tier_verified and customer_tier and customer_tier.strip().lower() in _VIP_TIERS:
         priority, rule = bump(priority), f"{rule}+vip_customer"
     return priority, rule

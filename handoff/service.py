@@ -56,8 +56,9 @@ class HandoffService:
         config: DeskConfig,
         clock: Optional[Clock] = None,
         agents=None,
+        reply_address: Optional[str] = None,
     ):
-        self._ctx = DeskContext(db, conversations, config, clock or SystemClock(), agents)
+        self._ctx = DeskContext(db, conversations, config, clock or SystemClock(), agents, reply_address=reply_address)
         self._availability = Availability(self._ctx)
         self._views = TicketViews(self._ctx, self._availability)
         self._transitions = TicketTransitions(self._ctx, self._views, self._availability)
@@ -178,6 +179,10 @@ class HandoffService:
     def find_ticket_by_email(self, email: str) -> Optional[Dict[str, Any]]:
         """The latest open (or recently resolved) ticket of the customer with this e-mail address."""
         return self._views.find_ticket_by_email(email)
+
+    def find_ticket_by_reply_token(self, token: str) -> Optional[Dict[str, Any]]:
+        """The ticket whose reply token (tier0.identity) this is, whatever its status; None if none."""
+        return self._views.find_ticket_by_reply_token(token)
 
     # -- transitions -------------------------------------------------------------------------------------------
     def open(self, req: HandoffRequest) -> Tuple[Dict[str, Any], bool]:

@@ -25,6 +25,7 @@ from handoff.states import REOPEN_WINDOW, next_status
 from handoff.views import TicketViews, event_dict
 from tier0.conversations import validate_text
 from tier0.errors import Conflict, Forbidden, InvalidInput
+from tier0.identity import is_verified, new_reply_token
 from tier0.vocab import OPEN_TICKET_STATUSES, EscalationKind, Ownership, Sender, TicketStatus
 
 Apply = Callable[[Any, Ticket, dt.datetime], Dict[str, Any]]
@@ -68,7 +69,7 @@ class TicketTransitions:
         queue = self.ctx.config.route(req.reason, req.article_queue, req.category, language)
         priority, rule = compute_priority(
             req.reason, customer_texts, (conv.customer or {}).get("tier"), req.category,
-            self.ctx.config.category_priority,
+            self.ctx.config.category_priority, tier_verified=is_verified(conv.customer),
         )
         now = self.ctx.clock.now()
         with self.ctx.db.session() as s:
@@ -87,6 +88,7 @@ class TicketTransitions:
                 topic=req.article_queue,
                 customer=conv.customer,
                 contact_email=((conv.customer or {}).get("email") or "").strip().lower() or None,
+                reply_token=new_reply_token(),
                 candidates=list(req.candidates or []),
                 transcript=transcript,
                 created_at=now,
@@ -324,7 +326,8 @@ class TicketTransitions:
             t = self.ctx.load(s, reference)
             t.contact_email = email.strip().lower()
             customer = dict(t.customer or {})
-            customer.setdefault("email", email)
+            if not is_verified(customer):  # a typed address is never verified: not into a signed identity
+                customer.setdefault("email", email)
             t.customer = customer
             e = self.ctx.event(s, t, "contact_email", Sender.CUSTOMER.value, email)
             result = self.views.ticket_dict(t)

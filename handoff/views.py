@@ -19,6 +19,7 @@ from handoff.sla import SlaClock, SlaTicket, sla_clock, urgency_key
 from handoff.states import REOPEN_WINDOW, allowed_actions
 from tier0.conversations import TRANSCRIPT_PAGE
 from tier0.errors import Forbidden, InvalidInput
+from tier0.identity import reply_address, verified_email
 from tier0.vocab import OPEN_TICKET_STATUSES, Language, Sender, TicketStatus
 
 OPEN_FILTER = "open"  # list_tickets(status=...): the open tickets, waiting or with an agent
@@ -87,6 +88,8 @@ class TicketViews:
             "topic": t.topic,
             "customer": t.customer or {},
             "contact_email": t.contact_email,
+            "reply_token": t.reply_token,
+            "reply_to": reply_address(self.ctx.reply_address, t.reply_token),
             "candidates": t.candidates or [],
             "transcript": t.transcript or [],
             "created_at": iso(t.created_at),
@@ -165,18 +168,27 @@ class TicketViews:
             return [event_dict(t, e) for e in rows]
 
     def find_ticket_by_email(self, email: str) -> Optional[Dict[str, Any]]:
-        """The latest open (or recently resolved) ticket of the customer with this e-mail address."""
+        """The latest open (or recently resolved) ticket whose customer's e-mail address is this one **and was
+        signed by the site** (tier0.identity); an address the customer only declared or typed never matches."""
         since = self.ctx.clock.now() - REOPEN_WINDOW
+        email = email.strip().lower()
         with self.ctx.db.session() as s:
-            t = s.execute(
+            rows = s.execute(
                 select(Ticket)
-                .where(Ticket.contact_email == email.lower())
+                .where(Ticket.contact_email == email)
                 .where(
                     Ticket.status.in_(OPEN_TICKET_STATUSES)
                     | ((Ticket.status == TicketStatus.RESOLVED) & (Ticket.resolved_at >= since))
                 )
                 .order_by(Ticket.id.desc())
-            ).scalars().first()
+            ).scalars()
+            t = next((t for t in rows if verified_email(t.customer) == email), None)
+            return self.ticket_dict(t) if t else None
+
+    def find_ticket_by_reply_token(self, token: str) -> Optional[Dict[str, Any]]:
+        """The ticket whose reply token this is (any status), or None."""
+        with self.ctx.db.session() as s:
+            t = s.execute(select(Ticket).where(Ticket.reply_token == token.strip().lower())).scalars().first()
             return self.ticket_dict(t) if t else None
 
     # -- queues ----------------------------------------------------------------------------------------------

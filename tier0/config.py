@@ -83,6 +83,20 @@ class Settings(BaseSettings):
 
     # -- safe on the internet (#21); docs/security.md says what each setting protects -----------------------------
     # identity: signed customer attributes, inbound e-mail reply tokens
+    # The site's secret for signed customer identities (tier0.identity): a page's customer.signature is checked
+    # against it (wrong: 403); only signed e-mail, tier and id count. Unset (the default): every identity is unverified.
+    identity_secret: Optional[str] = None
+    # Where customers reply by e-mail: an address with "{token}" for the ticket's reply token, e.g.
+    # "support+{token}@example.com" (plus addressing); shown on tickets and webhooks as reply_to. Default: unset.
+    reply_address: Optional[str] = None
+
+    @validator("reply_address")
+    def _reply_address(cls, v: Optional[str]) -> Optional[str]:  # noqa: N805
+        if v is not None and (v.count("{token}") != 1 or "@" not in v.replace("{token}", "")):
+            raise ValueError('reply_address must be an e-mail address with "{token}" once, e.g. '
+                             '"support+{token}@example.com"')
+        return v
+
     # limits: rate limits, login throttling, security headers, OpenAPI docs
     # sessions and tokens: lifetimes, stream tickets, the first admin's password
     # feedback: how customers' votes count for the calibration

@@ -195,7 +195,8 @@
         fact("Team", t.team + " (level " + t.level + ")"), fact("Priority", t.priority + " — " + (t.priority_rule || "")),
         fact("Reason", t.reason), fact("Bot confidence", t.confidence), fact("Category", t.category),
         fact("Language", t.language), fact("Channel", t.channel), fact("SLA", slaText(t.sla)),
-        fact("First response due", when(t.first_response_at ? null : t.sla.first_response_due)), fact("Customer", [customer.name, customer.email, customer.tier].filter(Boolean).join(" · ")),
+        fact("First response due", when(t.first_response_at ? null : t.sla.first_response_due)), fact("Customer", [customer.name, customer.email, customer.tier].filter(Boolean).concat(
+          customer.verified ? ["verified"] : customer.name || customer.email || customer.tier || customer.id ? ["unverified"] : []).join(" · ")),
         fact("Contact e-mail", t.contact_email)),
       el("div", { class: "box" }, el("h3", {}, "What the bot tried"),
         tried.length ? el("table", { class: "tried" }, el("tr", {}, el("th", {}, "Article"), el("th", {}, "Score"), el("th", {}, "Lang")), tried) : "Nothing relevant found."),

@@ -18,6 +18,7 @@ from tier0.clock import FrozenClock
 MONDAY_10_PARIS = dt.datetime(2026, 1, 5, 9, 0)  # 10:00 in Paris, tier1 and specialists open
 PASSWORD = "correct horse battery"
 INBOUND_SECRET = "inbound-test-secret"
+IDENTITY_SECRET = "identity-test-secret"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,8 @@ def desk(tmp_path_factory, embedder, clock, engine):
 
     home = tmp_path_factory.mktemp("desk-home")
     seed_index(engine, home / "index")
-    settings = make_settings(home, inbound_email_secret=INBOUND_SECRET)
+    settings = make_settings(home, inbound_email_secret=INBOUND_SECRET, identity_secret=IDENTITY_SECRET,
+                             reply_address="support+{token}@example.com")
     desk_engine = build_engine(settings, embedder=embedder, clock=clock)
     with TestClient(create_app(settings, engine=desk_engine)) as c:
         c.admin_password = (home / "initial-admin-password").read_text().strip()
@@ -70,9 +72,9 @@ def test_a_whole_escalation_under_a_frozen_clock(desk, staff, clock):
     cid, auth = customer(desk, customer={"name": "Ada", "email": "ada@example.com"})
     say(desk, cid, auth, "my invoice shows the wrong address")
     turn = say(desk, cid, auth, "I want to talk to a human please")
-    ticket = turn["ticket"]
     assert turn["outcome"]["type"] == "handoff"
-    ref = ticket["id"]
+    ref = turn["ticket"]["id"]
+    ticket = desk.get(f"/api/desk/tickets/{ref}", headers=staff["alice"]).json()
     assert (ticket["queue"], ticket["level"], ticket["priority"], ticket["status"]) == ("tier1", 1, "normal", "waiting")
     # the customer is told who takes over, the position and the wait (agents are signed in and tier1 is open)
     told = turn["messages"][0]["text"]
@@ -246,24 +248,33 @@ def test_nobody_online_the_bot_asks_for_an_email(desk, staff, clock):
     cid, auth = customer(desk, language="fr")
     turn = say(desk, cid, auth, "je veux parler à un conseiller")
     text = turn["messages"][0]["text"]
-    assert turn["ticket"]["availability"] == "offline"
     assert "personne n'est disponible" in text and "adresse e-mail" in text and "2026-01-05 08:00" in text
+    ref = turn["ticket"]["id"]
     turn = say(desk, cid, auth, "oui : jeanne.dupont@example.fr")
-    assert turn["ticket"]["contact_email"] == "jeanne.dupont@example.fr"
     assert "jeanne.dupont@example.fr" in turn["messages"][0]["text"]
+    ticket = desk.get(f"/api/desk/tickets/{ref}", headers=staff["alice"]).json()
+    assert ticket["contact_email"] == "jeanne.dupont@example.fr"
+    # a typed address is where to answer, never an identity: unverified, it matches no inbound mail
+    assert ticket["customer"] == {"email": "jeanne.dupont@example.fr"}
+    assert desk.app.state.engine.services.handoff.find_ticket_by_email("jeanne.dupont@example.fr") is None
     clock.set(MONDAY_10_PARIS)
 
 
 def test_inbound_email_joins_the_customers_open_ticket(desk, staff, clock):
+    """By the verified e-mail address of the ticket's customer (the site signed it); tests/integration/
+    test_desk_api.py: the reply token and the unverified addresses that must not match (below)."""
+    from tier0.identity import sign
+
     clock.set(MONDAY_10_PARIS)
-    cid, auth = customer(desk, customer={"email": "Omni@Example.com"})
+    omni = {"email": "Omni@Example.com"}
+    cid, auth = customer(desk, customer={**omni, "signature": sign(IDENTITY_SECRET, omni)})
     ref = say(desk, cid, auth, "I want to talk to someone")["ticket"]["id"]
     hdr = {"X-Tier0-Secret": INBOUND_SECRET}
     mail = {"From": "Omni Customer <omni@example.com>", "Subject": "About my chat", "TextBody": "Any news?",
             "MessageID": "<1@mail>"}
     r = desk.post("/api/inbound/email", json=mail, headers=hdr)
     assert r.status_code == 202, r.text
-    assert r.json() == {"ticket": ref, "conversation_id": cid, "attached": True}
+    assert r.json() == {"ticket": ref, "conversation_id": cid, "attached": True, "joined_by": "verified_email"}
     assert events(desk, ref, staff["alice"])[-1] == "customer_message"
     msgs = transcript(desk, cid, auth)
     assert msgs[-1]["sender"] == "customer" and "Any news?" in msgs[-1]["text"]
@@ -310,7 +321,8 @@ def test_customers_and_agents_verdicts_become_calibration_feedback(desk, staff, 
     cid, auth = customer(desk)
     unhelpful = "how much does shipping cost?"
     assert say(desk, cid, auth, unhelpful)["outcome"]["type"] == "answer"
-    assert say(desk, cid, auth, "that didn't help")["outcome"]["reason"] == "not_helpful"
+    ref = say(desk, cid, auth, "that didn't help")["ticket"]["id"]
+    assert desk.get(f"/api/desk/tickets/{ref}", headers=staff["alice"]).json()["reason"] == "not_helpful"
 
     cid, auth = customer(desk)
     flagged = "I forgot my password and I can't log in anymore"
@@ -356,3 +368,191 @@ def test_pages_and_what_used_to_answer_500(desk, staff, clock):
     assert r.status_code == 422 and "Last-Event-ID" in r.json()["detail"]
     r = desk.patch("/api/desk/agents/nobody", headers=staff["admin"], json={})
     assert r.status_code == 404 and r.json() == {"error": "not_found", "detail": "agent 'nobody' not found"}
+
+
+# -- identity that cannot be claimed (#21) ----------------------------------------------------------------------
+def mail_in(c, **fields):
+    r = c.post("/api/inbound/email", json=fields, headers={"X-Tier0-Secret": INBOUND_SECRET})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def test_an_unsigned_email_address_cannot_take_over_the_victims_mail(desk, staff, clock):
+    """The takeover of the security review: an attacker declares the victim's address (unsigned) and asks for a
+    person; the victim's e-mail opens its own ticket and never reaches the attacker's chat. The victim's reply,
+    carrying the reply token tier0 sent, joins the victim's ticket."""
+    clock.set(MONDAY_10_PARIS)
+    alice = staff["alice"]
+    cid, auth = customer(desk, customer={"email": "victim@example.com", "tier": "vip"})
+    attacker_ref = say(desk, cid, auth, "I want to talk to a human please")["ticket"]["id"]
+    attacker = desk.get(f"/api/desk/tickets/{attacker_ref}", headers=alice).json()
+    assert attacker["customer"] == {"email": "victim@example.com", "tier": "vip", "verified": False}
+    assert attacker["priority"] == "normal" and "vip" not in attacker["priority_rule"]
+
+    first = mail_in(desk, From="Victim <victim@example.com>", To="support@example.com", Subject="My order",
+                    TextBody="Where is my order 4471?")
+    assert (first["attached"], first["joined_by"]) == (False, None)
+    assert first["ticket"] != attacker_ref and first["conversation_id"] != cid
+    assert all("4471" not in m["text"] for m in transcript(desk, cid, auth))
+    assert events(desk, attacker_ref, alice)[-1] == "created"
+
+    # tier0 answers by e-mail with the victim ticket's reply address; the victim's reply carries it
+    victim = desk.get(f"/api/desk/tickets/{first['ticket']}", headers=alice).json()
+    token = victim["reply_token"]
+    assert victim["reply_to"] == f"support+{token}@example.com" and token != attacker["reply_token"]
+    r = desk.post(f"/api/desk/tickets/{victim['id']}/reply", headers=alice, json={"text": "It ships today."})
+    assert r.status_code == 200 and r.json()["reply_to"] == victim["reply_to"]
+    for where in ({"To": f"Support <{victim['reply_to']}>"},  # Postmark, the reply address
+                  {"recipient": "support@example.com", "subject": f"Re: My order [{victim['id']} {token}]"},  # Mailgun
+                  {"to": "support@example.com", "quoted": f"> It ships today.\n> ref {token}"}):
+        joined = mail_in(desk, **{"from": "victim@example.com", "text": "Thanks!", **where})
+        assert (joined["ticket"], joined["attached"], joined["joined_by"]) == (victim["id"], True, "reply_token")
+    # the attacker's ticket token is on the desk side only; a made-up token joins nothing
+    assert "reply_token" not in say(desk, cid, auth, "anyone?")["ticket"]
+    stray = mail_in(desk, sender="victim@example.com", text="hello", To="support+t0aaaaaaaaaaaaaaaa@example.com")
+    assert not stray["attached"] and stray["ticket"] not in (victim["id"], attacker_ref)
+
+
+def test_a_signed_vip_gets_vip_priority_the_same_unsigned_does_not_a_wrong_signature_is_403(desk, staff, clock):
+    from tier0.identity import sign
+
+    clock.set(MONDAY_10_PARIS)
+    vip = {"id": "c-42", "email": "vip@example.com", "tier": "vip"}
+    signed = {**vip, "name": "Vera", "signature": sign(IDENTITY_SECRET, vip)}
+    refs = {}
+    for label, body in (("signed", signed), ("unsigned", {**vip, "name": "Vera"})):
+        cid, auth = customer(desk, customer=body)
+        refs[label] = say(desk, cid, auth, "I want to talk to a human please")["ticket"]["id"]
+    got = {k: desk.get(f"/api/desk/tickets/{ref}", headers=staff["alice"]).json() for k, ref in refs.items()}
+    assert (got["signed"]["priority"], got["signed"]["priority_rule"]) == ("high", "reason_default+vip_customer")
+    assert (got["unsigned"]["priority"], got["unsigned"]["priority_rule"]) == ("normal", "reason_default")
+    assert got["signed"]["customer"] == {**vip, "name": "Vera", "verified": True}
+    assert got["unsigned"]["customer"]["verified"] is False
+    # a signature of other values, or with another secret: the site is misconfigured, nothing is opened
+    for bad in ({**vip, "tier": "gold", "signature": signed["signature"]},
+                {**vip, "signature": sign("another site's secret", vip)}):
+        r = desk.post("/api/conversations", json={"customer": bad})
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+        assert "signature does not match" in r.json()["detail"]
+    r = desk.post("/api/conversations", json={"customer": {**vip, "signature": "x" * 129}})
+    assert r.status_code == 422
+
+
+def rasa_user_events(desk, cid):
+    """What Rasa itself read of each customer message (its tracker), as (text, intent, extractors)."""
+    import asyncio
+
+    agent = desk.app.state.engine.agent
+    tracker = asyncio.run(agent.tracker_store.retrieve(cid))
+    return [(e.text, (e.intent or {}).get("name"), {x.get("extractor") for x in e.entities or []})
+            for e in tracker.events if type(e).__name__ == "UserUttered"]
+
+
+@pytest.mark.parametrize("forced", ["/frustration", '/affirm{"feedback":"helpful"}'])
+def test_a_customer_cannot_force_an_intent_with_a_slash(desk, staff, clock, forced):
+    """Rasa reads "/intent{entities}" as a forced intent; customers' text never reaches it so. The same
+    conversation without the slash ends the same way, and the transcript keeps what the customer wrote."""
+    clock.set(MONDAY_10_PARIS)
+    runs = {}
+    for text in (forced, forced.lstrip("/")):
+        cid, auth = customer(desk)
+        say(desk, cid, auth, "how do I change my email address?")  # an answer: "/affirm" would be feedback
+        turn = say(desk, cid, auth, text)
+        ticket = turn["ticket"] and desk.get(f"/api/desk/tickets/{turn['ticket']['id']}", headers=staff["alice"]).json()
+        outcome = {k: v for k, v in turn["outcome"].items() if k != "ticket_id"}
+        runs[text] = (outcome, ticket and (ticket["reason"], ticket["priority"], ticket["priority_rule"]))
+        assert [m["text"] for m in transcript(desk, cid, auth) if m["sender"] == "customer"][-1] == text
+        read = rasa_user_events(desk, cid)[-1]
+        assert read[0] == forced.lstrip("/") and "RegexMessageHandler" not in read[2], read
+    assert runs[forced] == runs[forced.lstrip("/")]
+
+
+# -- customers see customer data only (#21) ---------------------------------------------------------------------
+TURN_KEYS = {"conversation_id", "language", "messages", "outcome", "ticket"}
+BOT_MESSAGE_KEYS = {"id", "text", "buttons", "sources"}
+SOURCE_KEYS = {"article_id", "title", "lang", "url"}
+TRANSCRIPT_KEYS = {"conversation_id", "status", "language", "messages", "more"}
+MESSAGE_KEYS = {"id", "sender", "text", "data", "created_at"}
+
+
+def read_stream(app, cid, token, count):
+    """The first ``count`` message events of the conversation's event stream, from a real server on loopback (an
+    event stream never ends, which the test client cannot read)."""
+    import json
+    import socket
+    import threading
+    import time
+    import urllib.request
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+                                           timeout_graceful_shutdown=3))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    events = []
+    try:
+        url = f"http://127.0.0.1:{port}/api/conversations/{cid}/stream?token={token}"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            kind = None
+            for raw in r:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind == "message":
+                    events.append(json.loads(line[6:]))
+                    if len(events) == count:
+                        break
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    return events
+
+
+def test_the_widget_receives_exactly_the_public_fields(desk, staff, clock):
+    """Field by field, what a customer receives in an answer, a hand-off turn, a turn with an agent on the
+    ticket, the transcript and the event stream: no desk field (candidates, actions, sla, priority, queue,
+    assignee login, availability, reply token), so a field the desk adds later fails here until it is made public."""
+    clock.set(MONDAY_10_PARIS)
+    cid, auth = customer(desk, customer={"name": "Pia", "email": "pia@example.com"})
+    answer = say(desk, cid, auth, "I forgot my password, how can I get back into my account?")
+    assert set(answer) == TURN_KEYS and answer["ticket"] is None
+    assert set(answer["outcome"]) == {"type", "article_id", "confidence"}
+    assert all(set(m) == BOT_MESSAGE_KEYS for m in answer["messages"])
+    assert set(answer["messages"][0]["sources"][0]) == SOURCE_KEYS
+
+    handoff = say(desk, cid, auth, "I want to talk to a human please")
+    ref = handoff["ticket"]["id"]
+    assert set(handoff) == TURN_KEYS and all(set(m) == BOT_MESSAGE_KEYS for m in handoff["messages"])
+    assert handoff["outcome"] == {"type": "handoff", "ticket_id": ref}
+    assert set(handoff["ticket"]) == {"id", "status", "team", "position", "expected_wait_minutes"}
+    assert (handoff["ticket"]["status"], handoff["ticket"]["team"]) == ("waiting", "customer service")
+
+    r = desk.post(f"/api/desk/tickets/{ref}/reply", headers=staff["alice"], json={"text": "Hi Pia, Alice here."})
+    assert r.status_code == 200
+    later = say(desk, cid, auth, "thanks Alice")
+    assert later == {"conversation_id": cid, "language": "en", "messages": [],
+                     "outcome": {"type": "handoff", "ticket_id": ref},
+                     "ticket": {"id": ref, "status": "agent", "team": "customer service", "agent": "Alice"}}
+    desk.post(f"/api/desk/tickets/{ref}/resolve", headers=staff["alice"], json={"note": "done"})
+
+    body = desk.get(f"/api/conversations/{cid}/messages", headers=auth).json()
+    assert set(body) == TRANSCRIPT_KEYS
+    messages = body["messages"]
+    assert all(set(m) == MESSAGE_KEYS for m in messages)
+    data = [(m["sender"], m["data"]) for m in messages]
+    assert [d for s, d in data if s == "customer"] == [{}, {}, {}]
+    assert [d for s, d in data if s in ("agent", "system")] == [{"agent": "Alice"}, {"notice": "resolved"}]
+    bot = [d for s, d in data if s == "bot"]
+    assert bot[0] == {"sources": answer["messages"][0]["sources"]}
+    assert bot[1] == {"outcome": answer["outcome"]}
+    assert bot[-1] == {"outcome": {"type": "handoff", "ticket_id": ref}}
+    assert all(set(d) <= {"sources", "outcome", "buttons"} for d in bot)
+
+    streamed = read_stream(desk.app, cid, auth["Authorization"].split()[1], len(messages))
+    assert streamed == messages

@@ -192,6 +192,8 @@ def test_desk_events_reach_the_receiver_in_order(tmp_path, receiver, monkeypatch
     bodies = [json.loads(b) for _h, b in receiver.requests]
     assert [b["type"] for b in bodies] == ["ticket.created", "ticket.claimed", "ticket.agent_reply", "ticket.resolved"]
     assert bodies[2]["event"]["note"] == "Hello!" and bodies[-1]["ticket"]["status"] == "resolved"
+    # how an e-mail reply leaves: with the ticket's reply token, the only way the customer's answer joins the ticket
+    assert bodies[2]["ticket"]["reply_token"] == ticket["reply_token"] and ticket["reply_token"].startswith("t0")
     assert all(verify_signature(SECRET, h["X-Tier0-Timestamp"], b, h["X-Tier0-Signature"]) for h, b in receiver.requests)
     db.dispose()
 

@@ -23,8 +23,17 @@ def test_priority_rules(texts, reason, expected, rule):
 
 
 def test_vip_customer_goes_one_step_up_and_the_rule_says_so():
-    assert compute_priority("customer_request", ["hello"], "VIP") == ("high", "reason_default+vip_customer")
-    assert compute_priority("customer_request", ["I will sue"], "vip") == ("urgent", "legal_threat+vip_customer")
+    vip = {"tier_verified": True}
+    assert compute_priority("customer_request", ["hello"], "VIP", **vip) == ("high", "reason_default+vip_customer")
+    assert compute_priority("customer_request", ["I will sue"], "vip", **vip) == ("urgent",
+                                                                                 "legal_threat+vip_customer")
+
+
+def test_an_unverified_tier_changes_nothing():
+    """Anyone can declare a tier; only one the site signed (tier0.identity) raises the priority."""
+    assert compute_priority("customer_request", ["hello"], "vip") == ("normal", "reason_default")
+    assert compute_priority("customer_request", ["hi"], "gold", "security", {"security": "high"}) == (
+        "high", "category_floor:security")
 
 
 def test_bump_and_order():
@@ -37,7 +46,7 @@ def test_category_floor_and_vip_compose():
     floor = {"security": "high"}
     assert compute_priority("customer_request", ["hi"], None, "security", floor) == ("high", "category_floor:security")
     assert compute_priority("customer_request", ["I will sue"], None, "security", floor)[0] == "urgent"
-    assert compute_priority("customer_request", ["hi"], "gold", "security", floor) == (
+    assert compute_priority("customer_request", ["hi"], "gold", "security", floor, tier_verified=True) == (
         "urgent",
         "category_floor:security+vip_customer",
     )
