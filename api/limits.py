@@ -66,6 +66,12 @@ def proxy_options(settings: Settings) -> Dict[str, Any]:
     return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
+def seconds_until(when: float) -> int:
+    """Whole seconds from now until the storage's time ``when`` (whole seconds), and one more: by then it has
+    passed (a window's oldest hit still counts at the very second it leaves)."""
+    return max(1, int(when - time.time()) + 1)
+
+
 def _rates(spec: str) -> List[RateLimitItem]:
     return [type(i)(i.amount, i.multiples, namespace=NAMESPACE) for i in parse_many(spec)] if spec.strip() else []
 
@@ -92,8 +98,8 @@ class Limits:
         for item in self.rates[name]:
             if not self.window.test(item, name, key):
                 reset, _ = self.window.get_window_stats(item, name, key)
-                wait = math.ceil(reset - time.time())
-                raise RateLimited(f"too many {RATES[name]}: at most {item}; try again in {max(1, wait)} s", wait)
+                wait = seconds_until(reset)
+                raise RateLimited(f"too many {RATES[name]}: at most {item}; try again in {wait} s", wait)
 
     def record(self, name: str, key: str) -> None:
         """Count one against every rate ``name`` of ``key``."""
@@ -158,9 +164,9 @@ class LoginThrottle:
         """Raise RateLimited when the pair is locked out or the IP failed too often; else the slow-down (s)."""
         _, locked = self._keys(username, ip)
         if self.storage.get(locked) > 0:
-            wait = math.ceil(self.storage.get_expiry(locked) - time.time())
-            raise RateLimited(f"too many failed sign-ins of this account from your address; try again in "
-                              f"{max(1, wait)} s", wait)
+            wait = seconds_until(self.storage.get_expiry(locked))
+            raise RateLimited(f"too many failed sign-ins of this account from your address; try again in {wait} s",
+                              wait)
         self.limits.check("login-failures-per-ip", ip)
         try:
             self.limits.check("login-failures-per-account", username)
