@@ -142,6 +142,15 @@ class Settings(BaseSettings):
             raise ValueError("login_slowdown_s must be between 0 and 10 seconds")
         return v
 
+    @validator("widget_origins")
+    def _origins(cls, v: str) -> str:  # noqa: N805
+        import re
+
+        for origin in (o.strip().rstrip("/") for o in v.split(",") if o.strip()):
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://www.example.com")
+        return v
+
     @validator("max_streams_per_conversation", "max_streams_per_ip", "max_logins_per_ip", "login_lockout_after",
                "max_request_bytes")
     def _at_least_one(cls, v: int) -> int:  # noqa: N805

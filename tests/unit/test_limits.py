@@ -487,3 +487,14 @@ def test_two_app_instances_share_a_limit_on_redis(home, engine):
         r = redis.Redis.from_url(url)
         for key in r.scan_iter(f"*{ip}*"):
             r.delete(key)
+
+
+@pytest.mark.parametrize("setting, value", [("limit_messages_per_ip", "lots"), ("widget_origins", "*"),
+                                            ("login_slowdown_s", 60), ("max_streams_per_ip", 0)])
+def test_a_bad_limit_setting_stops_the_start_with_its_name(setting, value):
+    from pydantic import ValidationError
+
+    from tier0.config import Settings
+
+    with pytest.raises(ValidationError, match=setting):
+        Settings(**{setting: value})
