@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import math
 import time
@@ -58,6 +59,18 @@ RATES = {
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def client_key(request: Request) -> str:
+    """Whom a per-IP limit counts: the IPv4 address, or the IPv6 /64 (one subscriber holds a whole /64)."""
+    ip = client_ip(request)
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if addr.version == 6 and addr.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr.ipv4_mapped or addr) if addr.version == 6 else ip
 
 
 def proxy_options(settings: Settings) -> Dict[str, Any]:
@@ -121,8 +134,8 @@ class Limits:
         return lambda: self._release(k)
 
     def _release(self, k: str) -> None:
-        if self.storage.incr(k, CAP_TTL, elastic_expiry=True, amount=-1) < 0:
-            self.storage.clear(k)  # its count was forgotten (CAP_TTL) while it was held
+        if self.storage.incr(k, CAP_TTL, elastic_expiry=True, amount=-1) <= 0:
+            self.storage.clear(k)  # nothing held: no key kept (a count forgotten after CAP_TTL ends here too)
 
     @contextlib.contextmanager
     def hold(self, name: str, key: str, cap: int, what: str) -> Iterator[None]:
@@ -199,12 +212,12 @@ def _limits(request: Request) -> Limits:
 
 
 def _conversation_start(request: Request) -> None:
-    _limits(request).hit("conversations-per-ip", client_ip(request))
+    _limits(request).hit("conversations-per-ip", client_key(request))
 
 
 def _message(request: Request, conversation_id: str) -> Iterator[None]:
     lim = _limits(request)
-    lim.hit("messages-per-ip", client_ip(request))  # every attempt counts, signed or not
+    lim.hit("messages-per-ip", client_key(request))  # every attempt counts, signed or not
     lim.check("messages-per-conversation", conversation_id)
     yield
     # counted once the route accepted it: a caller without the conversation's token cannot use up its messages
@@ -214,7 +227,7 @@ def _message(request: Request, conversation_id: str) -> Iterator[None]:
 def _stream(request: Request, conversation_id: str) -> Iterator[None]:
     lim = _limits(request)
     s = lim.settings
-    with lim.hold("streams-per-ip", client_ip(request), s.max_streams_per_ip, "event streams from your address"), \
+    with lim.hold("streams-per-ip", client_key(request), s.max_streams_per_ip, "event streams from your address"), \
             lim.hold("streams-per-conversation", conversation_id, s.max_streams_per_conversation,
                      "event streams on this conversation"):
         yield  # held until the stream ends (FastAPI closes this after the response)
@@ -235,7 +248,7 @@ async def _login(request: Request) -> AsyncIterator[None]:
     if username is None:
         yield  # the route refuses the body
         return
-    ip = client_ip(request)
+    ip = client_key(request)
     throttle = lim.login
     delay = await run_in_threadpool(throttle.check, username, ip)  # refused here: no hash is computed
     release = await run_in_threadpool(lim.acquire, "logins-per-ip", ip, lim.settings.max_logins_per_ip,
@@ -247,7 +260,7 @@ async def _login(request: Request) -> AsyncIterator[None]:
             yield
         except Unauthorized:
             locked = await run_in_threadpool(throttle.failed, username, ip)
-            log.warning("desk.login_failed username=%s ip=%s%s", repr(username)[1:-1], ip,
+            log.warning("desk.login_failed username=%s ip=%s%s", repr(username)[1:-1], client_ip(request),
                         f" locked_for_s={locked:.0f}" if locked else "")
             raise
         await run_in_threadpool(throttle.succeeded, username, ip)

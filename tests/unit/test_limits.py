@@ -498,3 +498,11 @@ def test_a_bad_limit_setting_stops_the_start_with_its_name(setting, value):
 
     with pytest.raises(ValidationError, match=setting):
         Settings(**{setting: value})
+
+
+def test_an_ipv6_subscriber_is_one_client_across_its_64(home, engine):
+    app = make_app(home, engine, limit_conversations_per_ip="2/minute")
+    ips = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::abcd"]
+    codes = [client(app, ip).post("/api/conversations", json={}).status_code for ip in ips]
+    assert codes == [201, 201, 429]
+    assert client(app, "2001:db8:1:3::1").post("/api/conversations", json={}).status_code == 201
