@@ -5,7 +5,8 @@
     /api/inbound/...   channels that post to tier0 (api.inbound)
     /, /desk           the chat and desk pages; /static their files; /healthz for load balancers
 
-Limits and security headers are applied in one place, :func:`_guard`, for every route. A worker is one process
+The body limit and security headers are applied in one place, :func:`_guard`, for every route; the rate limits
+and the sign-in throttle as dependencies of their routes (:mod:`api.limits`). A worker is one process
 running this app; ``tier0 serve --workers N`` runs N of them (:func:`factory` builds each worker's app).
 """
 
