@@ -5,7 +5,8 @@
     /api/inbound/...   channels that post to tier0 (api.inbound)
     /, /desk           the chat and desk pages; /static their files; /healthz for load balancers
 
-Limits and security headers are applied in one place, :func:`_guard`, for every route. A worker is one process
+The body limit and security headers are applied in one place, :func:`_guard`, for every route; the rate limits
+and the sign-in throttle as dependencies of their routes (:mod:`api.limits`). A worker is one process
 running this app; ``tier0 serve --workers N`` runs N of them (:func:`factory` builds each worker's app).
 """
 
@@ -23,21 +24,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api import desk, inbound, privacy, widget
 from api.background import Background
+from api.limits import Limits, WidgetCORS, security_headers
 from api.live import LiveHub, RedisBus
 from api.schemas import ERRORS, Health
 from tier0.config import Settings, get_settings
-from tier0.errors import Tier0Error
+from tier0.errors import RateLimited, Tier0Error
 from tier0.privacy import install_log_masking
-from tier0.vocab import MAX_REQUEST_BYTES
 
 log = logging.getLogger("tier0.http")
 STATIC = Path(__file__).resolve().parent / "static"
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'",
-}
 
 
 def create_app(settings: Optional[Settings] = None, engine: Any = None, scheduler: Optional[bool] = None) -> FastAPI:
@@ -90,15 +85,25 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
         version=_version(),
         description="Self-hosted tier-0 support assistant: KB answers with citations, hand-off to people.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.openapi_docs else None,
+        redoc_url="/redoc" if settings.openapi_docs else None,
+        openapi_url="/openapi.json" if settings.openapi_docs else None,
     )
     app.state.engine = engine
+    app.state.limits = Limits(settings)
+    app.state.headers = security_headers(settings)
+    app.state.max_request_bytes = settings.max_request_bytes
     app.state.live = live
     app.state.webhooks = None
     app.middleware("http")(_guard)
+    if settings.widget_origins.strip():
+        app.add_middleware(WidgetCORS, origins=settings.widget_origins)
 
     @app.exception_handler(Tier0Error)
     async def _tier0_error(_request: Request, exc: Tier0Error) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": exc.code, "detail": exc.message})
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return JSONResponse(status_code=exc.status_code, content={"error": exc.code, "detail": exc.message},
+                            headers=headers)
 
     @app.get("/healthz", tags=["ops"], response_model=Health, responses={503: {"model": Health}})
     def healthz(request: Request) -> Any:
@@ -134,36 +139,38 @@ def factory() -> FastAPI:
 
 
 async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Every request: a body over MAX_REQUEST_BYTES is refused (413) before it is read; every response carries the
-    security headers (no sniffing, no framing by other sites, the pages' scripts from this origin only)."""
+    """Every request: a body over TIER0_MAX_REQUEST_BYTES is refused (413) before it is read; every response carries
+    the security headers (:func:`api.limits.security_headers`: no sniffing, no framing but the chat page's by the
+    widget's origins, the pages' scripts and styles from this origin only, HSTS over HTTPS)."""
     response = await _limited(request) or await call_next(request)
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in request.app.state.headers(request).items():
         response.headers.setdefault(name, value)
     return response
 
 
 async def _limited(request: Request) -> Optional[Response]:
     """The refusal when the body is over the limit (or says a length that is no number); None when it is fine."""
+    limit = request.app.state.max_request_bytes
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             return JSONResponse(status_code=400, content={"error": "invalid_input",
                                                           "detail": "Content-Length is not a number"})
-        if int(declared) > MAX_REQUEST_BYTES:
-            return _too_large()
+        if int(declared) > limit:
+            return _too_large(limit)
     elif request.method in ("POST", "PUT", "PATCH") and "chunked" in request.headers.get("transfer-encoding", ""):
         body = b""
         async for chunk in request.stream():
             body += chunk
-            if len(body) > MAX_REQUEST_BYTES:
-                return _too_large()
+            if len(body) > limit:
+                return _too_large(limit)
         request._body = body  # read once, within the limit; the route reads it from here
     return None
 
 
-def _too_large() -> JSONResponse:
+def _too_large(limit: int) -> JSONResponse:
     return JSONResponse(status_code=413, content={
-        "error": "too_large", "detail": f"the request body is larger than {MAX_REQUEST_BYTES} bytes"})
+        "error": "too_large", "detail": f"the request body is larger than {limit} bytes"})
 
 
 def _webhooks(engine: Any) -> Any:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api import limits
 from api.deps import Admin, CurrentAgent, Engine, Lead, bearer
 from api.live import sse
 from api.schemas import (
@@ -48,7 +49,7 @@ router = APIRouter(prefix="/api/desk", tags=["desk"])
 TICKET_FILTERS = "^(open|" + "|".join(TicketStatus.values()) + ")$"
 
 
-@router.post("/login", response_model=LoginOut)
+@router.post("/login", response_model=LoginOut, dependencies=limits.LOGIN)
 def login(body: Login, engine: Engine) -> Any:
     """Sign in; returns a bearer token that expires (sliding while used)."""
     token, expires, agent = engine.services.agents.login(body.username, body.password)

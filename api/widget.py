@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api import limits
 from api.deps import CustomerToken, Engine
 from api.live import sse
 from api.schemas import (
@@ -75,7 +76,8 @@ def public_turn(turn: Dict[str, Any], agents: Any = None) -> Dict[str, Any]:
     }
 
 
-@router.post("/conversations", response_model=ConversationStarted, status_code=201)
+@router.post("/conversations", response_model=ConversationStarted, status_code=201,
+             dependencies=limits.CONVERSATION_START)
 def start_conversation(engine: Engine, body: Optional[StartConversation] = None) -> ConversationStarted:
     """Open a conversation. Keep the returned token: only its holder reads or writes the conversation."""
     body = body or StartConversation(language=None, customer=None)
@@ -86,7 +88,8 @@ def start_conversation(engine: Engine, body: Optional[StartConversation] = None)
     return ConversationStarted(conversation_id=conv.id, token=token)
 
 
-@router.post("/conversations/{conversation_id}/messages", response_model=TurnOut, response_model_exclude_unset=True)
+@router.post("/conversations/{conversation_id}/messages", response_model=TurnOut, response_model_exclude_unset=True,
+             dependencies=limits.MESSAGE)
 async def send_message(conversation_id: str, body: SendMessage, engine: Engine, token: CustomerToken) -> Any:
     """Send the customer's message; returns the bot's reply, the outcome and the ticket if one was created.
 
@@ -125,7 +128,8 @@ def resume_from(last_event_id: Optional[str], after: int) -> int:
 
 
 @router.get("/conversations/{conversation_id}/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "message and status events"}})
+            responses={200: {"content": {"text/event-stream": {}}, "description": "message and status events"}},
+            dependencies=limits.STREAM)
 async def stream_transcript(
     conversation_id: str,
     request: Request,

@@ -63,12 +63,15 @@ def cmd_serve(args) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    from api.limits import proxy_options
+
+    proxies = proxy_options(settings)  # whose X-Forwarded-For / -Proto uvicorn believes (TIER0_TRUSTED_PROXIES)
     # Rasa pins websockets 10; uvicorn's websockets implementation needs newer, so use wsproto.
     if workers == 1:
         from api.app import create_app
 
         print(f"tier0: starting on http://{host}:{port} (chat page at /, desk at /desk, API docs at /docs)", flush=True)
-        uvicorn.run(create_app(settings), host=host, port=port, ws="wsproto", log_level="warning")
+        uvicorn.run(create_app(settings), host=host, port=port, ws="wsproto", log_level="warning", **proxies)
         return 0
     from tier0.errors import InvalidInput
 
@@ -87,7 +90,7 @@ def cmd_serve(args) -> int:
         os.environ["TIER0_HOME"] = str(settings.home)  # the workers read their settings from the environment
     print(f"tier0: starting {workers} workers on http://{host}:{port} (chat page at /, desk at /desk)", flush=True)
     uvicorn.run("api.app:factory", factory=True, host=host, port=port, workers=workers, ws="wsproto",
-                log_level="warning")
+                log_level="warning", **proxies)
     return 0
 
 

@@ -18,6 +18,10 @@ import pytest
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The suite's clients all call from one address, faster than any customer: the per-IP and per-conversation rates
+# stay on (their code runs on every request) but high; tests/unit/test_limits.py sets small ones to test them.
+for _rate in ("CONVERSATIONS_PER_IP", "MESSAGES_PER_CONVERSATION", "MESSAGES_PER_IP"):
+    os.environ.setdefault(f"TIER0_LIMIT_{_rate}", "10000/minute")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KB = REPO / "data" / "sample_kb"

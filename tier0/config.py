@@ -12,6 +12,8 @@ from typing import Optional
 
 from pydantic import BaseSettings, validator
 
+from tier0.vocab import MAX_REQUEST_BYTES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDING_MODELS = "all-mpnet-base-v2,multilingual-e5-small"
 # Universal Sentence Encoder multilingual: ranks worse than the pair above, but helps the article classifier tell the
@@ -98,6 +100,77 @@ class Settings(BaseSettings):
         return v
 
     # limits: rate limits, login throttling, security headers, OpenAPI docs
+    # Rates are in the `limits` notation, "N/period" joined by ";" (e.g. "20/minute;300/hour"; periods: second,
+    # minute, hour, day, or "15 minutes"); empty = no limit. Over a limit: 429 with Retry-After (api.limits).
+    # Conversations one client IP may open (several customers may share an IP behind a carrier's NAT).
+    limit_conversations_per_ip: str = "20/minute;300/hour"
+    # Messages one conversation may send (counted once accepted), and all the conversations of one IP together.
+    limit_messages_per_conversation: str = "15/minute;300/hour"
+    limit_messages_per_ip: str = "60/minute;1000/hour"
+    # Event streams open at once (a cap, not a rate): per conversation (a few tabs), per client IP.
+    max_streams_per_conversation: int = 3
+    max_streams_per_ip: int = 20
+    # Desk sign-in throttling (api.limits.LoginThrottle). Failures of one account from one IP: after
+    # login_lockout_after of them that pair is refused for login_lockout_s seconds, doubling with each further
+    # failure, at most login_lockout_max_s; a success from that IP clears the pair; forgotten a day after its last
+    # failure.
+    login_lockout_after: int = 5
+    login_lockout_s: float = 60.0
+    login_lockout_max_s: float = 900.0
+    # Failed sign-ins one IP may make across all accounts (then 429 until the window moves on).
+    limit_login_failures_per_ip: str = "30/15 minutes"
+    # Failed sign-ins of one account across all IPs past which each attempt on it waits login_slowdown_s seconds
+    # before its password is checked (at most 10): a slow-down, never a refusal.
+    limit_login_failures_per_account: str = "10/15 minutes"
+    login_slowdown_s: float = 1.0
+    # Sign-in attempts one IP may have in progress at once (each password check costs 64 MiB of memory).
+    max_logins_per_ip: int = 2
+    # Proxies trusted to say the client's address and scheme (X-Forwarded-For / -Proto), comma-separated IPs or
+    # "*"; the default trusts a reverse proxy on this machine; empty: trust none (tier0 serve passes it to uvicorn).
+    trusted_proxies: str = "127.0.0.1"
+    # Request bodies larger than this many bytes are refused with 413 before they are read.
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    # Origins of the company's sites that embed the chat (comma-separated, e.g. "https://www.example.com"): they
+    # may frame the chat page and call the widget API (CORS). Empty: none; the desk is never framed.
+    widget_origins: str = ""
+    # Strict-Transport-Security max-age (seconds) sent on responses served over HTTPS; 0 = none.
+    hsts_seconds: int = 31536000
+    # Serve the OpenAPI docs (/docs, /redoc, /openapi.json); false answers 404 there.
+    openapi_docs: bool = True
+
+    @validator("limit_conversations_per_ip", "limit_messages_per_conversation", "limit_messages_per_ip",
+               "limit_login_failures_per_ip", "limit_login_failures_per_account")
+    def _rates(cls, v: str) -> str:  # noqa: N805
+        from limits import parse_many
+
+        if v.strip():
+            try:
+                parse_many(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a rate such as '20/minute' or '20/minute;300/hour'") from None
+        return v
+
+    @validator("login_slowdown_s")
+    def _slowdown(cls, v: float) -> float:  # noqa: N805
+        if not 0.0 <= v <= 10.0:
+            raise ValueError("login_slowdown_s must be between 0 and 10 seconds")
+        return v
+
+    @validator("widget_origins")
+    def _origins(cls, v: str) -> str:  # noqa: N805
+        import re
+
+        for origin in (o.strip().rstrip("/") for o in v.split(",") if o.strip()):
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://www.example.com")
+        return v
+
+    @validator("max_streams_per_conversation", "max_streams_per_ip", "max_logins_per_ip", "login_lockout_after",
+               "max_request_bytes")
+    def _at_least_one(cls, v: int) -> int:  # noqa: N805
+        if v < 1:
+            raise ValueError("must be at least 1")
+        return v
     # sessions and tokens: lifetimes, stream tickets, the first admin's password
     # feedback: how customers' votes count for the calibration
     # webhooks and atomic writes: delivery time limit, fairness, purge

@@ -7,6 +7,7 @@
     ├── NotFound                    the thing asked for does not exist             -> HTTP 404
     ├── Forbidden                   the caller may not see or do this              -> HTTP 403
     ├── Conflict                    the request clashes with the current state     -> HTTP 409
+    ├── RateLimited                 over a limit; try again after ``retry_after`` s -> HTTP 429 + Retry-After
     └── NotReady                    a component is not loaded / trained yet        -> HTTP 503
 
 The HTTP layer maps this tree to status codes in one exception handler (api.app); services never raise
@@ -61,6 +62,15 @@ class Forbidden(Tier0Error, PermissionError):
 class Conflict(Tier0Error):
     status_code = 409
     code = "conflict"
+
+
+class RateLimited(Tier0Error):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 class NotReady(Tier0Error, RuntimeError):
