@@ -2,7 +2,8 @@
 
 Once across workers (whoever holds the database lease ``tier0.background``):
     the SLA scheduler       every TIER0_SLA_INTERVAL seconds: raise priorities, record breaches, escalate
-    webhook deliveries      every second: send what is due, retry with back-off (handoff.webhooks)
+    webhook deliveries      every second: send what is due, retry with back-off (handoff.webhooks); every hour,
+                            delete old ones (TIER0_WEBHOOK_KEEP_DELIVERED_DAYS, TIER0_WEBHOOK_KEEP_FAILED_DAYS)
 
 In every worker:
     the KB watcher          every 0.5 s a cheap look at the KB's revision; on a change made by any worker or the
@@ -28,6 +29,7 @@ log = logging.getLogger("tier0.background")
 LEASE_NAME = "tier0.background"
 LEASE_TTL_S = 10.0
 TICK_S = 0.5
+PURGE_S = 3600.0  # how often old webhook deliveries are deleted
 
 
 class Background:
@@ -65,7 +67,7 @@ class Background:
     async def _once_across_workers(self) -> None:
         services = self.engine.services
         sla_interval = self.settings.sla_interval
-        next_renew = next_sla = 0.0
+        next_renew = next_sla = next_purge = 0.0
         while True:
             now = time.monotonic()
             try:
@@ -79,6 +81,9 @@ class Background:
                         next_sla = now + sla_interval
                     if self.webhooks is not None:
                         await run_in_threadpool(self.webhooks.deliver_due)
+                        if now >= next_purge:
+                            next_purge = now + PURGE_S
+                            await run_in_threadpool(self.webhooks.purge)
             except Exception:  # noqa: BLE001 - keep scheduling; the error is logged
                 log.exception("background.leased_jobs_failed")
             await asyncio.sleep(1.0)

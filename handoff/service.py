@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from handoff.agents import AgentView
 from handoff.availability import Availability
-from handoff.context import DeskContext, Listener, iso, parse_reference
+from handoff.context import DeskContext, Listener, OutboxWriter, iso, parse_reference
 from handoff.deskconfig import DeskConfig
 from handoff.models import Ticket
 from handoff.sla import SlaClock
@@ -110,7 +110,17 @@ class HandoffService:
         return self._ctx.listeners
 
     def subscribe(self, listener: Listener) -> None:
+        """Told of each event once its change is committed (live pages): may be lost in a crash."""
         self._ctx.listeners.append(listener)
+
+    @property
+    def outbox(self) -> List[OutboxWriter]:
+        return self._ctx.outbox
+
+    def subscribe_outbox(self, writer: OutboxWriter) -> None:
+        """Called with (session, event, ticket) inside the unit of work of each change: what it writes there (the
+        webhook deliveries) is committed with the change or not at all."""
+        self._ctx.outbox.append(writer)
 
     # -- views -------------------------------------------------------------------------------------------------
     def clock_of(self, t: Ticket, now: Optional[dt.datetime] = None) -> SlaClock:
