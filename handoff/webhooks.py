@@ -391,13 +391,13 @@ class WebhookDispatcher:
                 cutoff = now - dt.timedelta(days=self.keep_delivered_days)
                 deleted += s.execute(delete(WebhookDelivery).where(
                     WebhookDelivery.status == DeliveryStatus.DELIVERED.value, WebhookDelivery.delivered_at < cutoff,
-                )).rowcount or 0
+                ).execution_options(synchronize_session=False)).rowcount or 0
             if self.keep_failed_days > 0:
                 cutoff = now - dt.timedelta(days=self.keep_failed_days)
                 deleted += s.execute(delete(WebhookDelivery).where(
                     WebhookDelivery.status == DeliveryStatus.FAILED.value,
                     func.coalesce(WebhookDelivery.last_attempt_at, WebhookDelivery.created_at) < cutoff,
-                )).rowcount or 0
+                ).execution_options(synchronize_session=False)).rowcount or 0
         if deleted:
             log.info("webhook.purged rows=%d", deleted)
         return deleted

@@ -89,3 +89,54 @@ def test_concurrent_claims_exactly_one_wins(desk):
         th.join()
     assert sum(1 for r in results if r[0] == "ok") == 1, results
     assert [e["kind"] for e in service.events(ref)].count("claimed") == 1
+
+
+def test_concurrent_claims_many_rounds_one_wins_the_others_get_409(desk):
+    """#21: the claim is exclusive on PostgreSQL as on SQLite (tests/unit/test_atomic_desk.py): round after round,
+    exactly one of four agents claiming at once wins; the others get Conflict (409), never another error."""
+    from handoff.agents import AgentView
+    from handoff.service import HandoffRequest
+    from tier0.errors import Conflict
+
+    service, conversations, _agents, _clock = desk
+    agents = [AgentView(n, n.title(), "agent", ("tier1",)) for n in ("alice", "bob", "carol", "dan")]
+    for _round in range(15):
+        ref = open_ticket(service, conversations)["id"]
+        barrier = threading.Barrier(len(agents))
+        results: list = []
+
+        def claim(view):
+            barrier.wait()
+            try:
+                results.append(service.claim(ref, view)["assignee"])
+            except Exception as e:  # noqa: BLE001 - checked below
+                results.append(e)
+
+        threads = [threading.Thread(target=claim, args=(v,)) for v in agents]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        won = [r for r in results if isinstance(r, str)]
+        assert len(won) == 1 and all(isinstance(r, Conflict) and r.status_code == 409
+                                     for r in results if not isinstance(r, str)), results
+        assert service.get(ref)["assignee"] == won[0]
+        assert [e["kind"] for e in service.events(ref)].count("claimed") == 1
+
+    # two hand-offs of one conversation at once: one ticket
+    conv, _ = conversations.start(customer={"email": "pg@example.com"})
+    conversations.add_message(conv.id, "customer", "a person please")
+    barrier = threading.Barrier(3)
+    made: list = []
+
+    def hand_off():
+        barrier.wait()
+        made.append(service.open(HandoffRequest(conv.id, "customer_request", language="en")))
+
+    threads = [threading.Thread(target=hand_off) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(created for _t, created in made) == [False, False, True]
+    assert len({t["id"] for t, _created in made}) == 1
