@@ -91,6 +91,26 @@ def test_concurrent_claims_exactly_one_wins(desk):
     assert [e["kind"] for e in service.events(ref)].count("claimed") == 1
 
 
+def at_once(calls):
+    """Run the calls on threads released together; each result, or the exception it raised."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        except Exception as e:  # noqa: BLE001 - checked by the test
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return results
+
+
 def test_concurrent_claims_many_rounds_one_wins_the_others_get_409(desk):
     """#21: the claim is exclusive on PostgreSQL as on SQLite (tests/unit/test_atomic_desk.py): round after round,
     exactly one of four agents claiming at once wins; the others get Conflict (409), never another error."""
@@ -102,21 +122,8 @@ def test_concurrent_claims_many_rounds_one_wins_the_others_get_409(desk):
     agents = [AgentView(n, n.title(), "agent", ("tier1",)) for n in ("alice", "bob", "carol", "dan")]
     for _round in range(15):
         ref = open_ticket(service, conversations)["id"]
-        barrier = threading.Barrier(len(agents))
-        results: list = []
-
-        def claim(view):
-            barrier.wait()
-            try:
-                results.append(service.claim(ref, view)["assignee"])
-            except Exception as e:  # noqa: BLE001 - checked below
-                results.append(e)
-
-        threads = [threading.Thread(target=claim, args=(v,)) for v in agents]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        results = [r["assignee"] if isinstance(r, dict) else r
+                   for r in at_once([lambda a=a, ref=ref: service.claim(ref, a) for a in agents])]
         won = [r for r in results if isinstance(r, str)]
         assert len(won) == 1 and all(isinstance(r, Conflict) and r.status_code == 409
                                      for r in results if not isinstance(r, str)), results
@@ -126,17 +133,6 @@ def test_concurrent_claims_many_rounds_one_wins_the_others_get_409(desk):
     # two hand-offs of one conversation at once: one ticket
     conv, _ = conversations.start(customer={"email": "pg@example.com"})
     conversations.add_message(conv.id, "customer", "a person please")
-    barrier = threading.Barrier(3)
-    made: list = []
-
-    def hand_off():
-        barrier.wait()
-        made.append(service.open(HandoffRequest(conv.id, "customer_request", language="en")))
-
-    threads = [threading.Thread(target=hand_off) for _ in range(3)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert sorted(created for _t, created in made) == [False, False, True]
+    made = at_once([lambda: service.open(HandoffRequest(conv.id, "customer_request", language="en"))] * 3)
+    assert sorted(created for _t, created in made) == [False, False, True], made
     assert len({t["id"] for t, _created in made}) == 1

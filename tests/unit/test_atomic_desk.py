@@ -213,7 +213,7 @@ def test_concurrent_claims_on_a_sqlite_file_exactly_one_wins_every_round(tmp_pat
     agents = [ALICE, BOB, AgentView("carol", "Carol", "agent", ("tier1",)), AgentView("dan", "Dan", "agent", ("tier1",))]
     for _round in range(20):
         ticket, _ = service.open(HandoffRequest(bot_conversation(conversations), "customer_request", language="en"))
-        results = at_once([lambda a=a: service.claim(ticket["id"], a) for a in agents])
+        results = at_once([lambda a=a, ref=ticket["id"]: service.claim(ref, a) for a in agents])
         won = [r for r in results if isinstance(r, dict)]
         lost = [r for r in results if not isinstance(r, dict)]
         assert len(won) == 1 and all(isinstance(r, Conflict) for r in lost), results
@@ -227,7 +227,7 @@ def test_two_hand_offs_of_one_conversation_at_once_make_one_ticket(tmp_path):
     db, conversations, service = desk(f"sqlite:///{tmp_path / 'tier0.db'}")
     for _round in range(10):
         cid = bot_conversation(conversations)
-        results = at_once([lambda: service.open(HandoffRequest(cid, "customer_request", language="en"))] * 3)
+        results = at_once([lambda cid=cid: service.open(HandoffRequest(cid, "customer_request", language="en"))] * 3)
         assert all(isinstance(r, tuple) for r in results), results
         assert sorted(created for _t, created in results) == [False, False, True]
         assert len({t["id"] for t, _created in results}) == 1
