@@ -203,9 +203,12 @@ class HandoffService:
         """Mark one of the bot's answers in this conversation as wrong, linked to the article it cited."""
         return self._transitions.flag_answer(reference, agent, message_id, note)
 
-    def customer_message(self, conversation_id: str, text: str) -> Optional[Dict[str, Any]]:
-        """A customer message in a conversation a person owns (or owned); ``None`` when the bot owns it again."""
-        return self._transitions.customer_message(conversation_id, text)
+    def customer_message(
+        self, conversation_id: str, text: str, data: Optional[Dict[str, Any]] = None
+    ) -> Optional[Dict[str, Any]]:
+        """A customer message in a conversation a person owns (or owned); ``None`` when the bot owns it again.
+        ``data``: also store the message (with this data), in the same transaction as the ticket's event."""
+        return self._transitions.customer_message(conversation_id, text, data)
 
     def set_contact_email(self, reference: str, email: str) -> Dict[str, Any]:
         return self._transitions.set_contact_email(reference, email)

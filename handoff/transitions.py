@@ -297,11 +297,17 @@ class TicketTransitions:
         return {"ticket": result["id"], "article_id": article_id, "question": question, "message_id": message_id}
 
     # -- the customer ------------------------------------------------------------------------------------------
-    def customer_message(self, conversation_id: str, text: str) -> Optional[Dict[str, Any]]:
+    def customer_message(
+        self, conversation_id: str, text: str, data: Optional[Dict[str, Any]] = None
+    ) -> Optional[Dict[str, Any]]:
         """A customer message in a conversation a person owns (or owned): joins the open ticket, ends the
-        wait-on-customer pause, and reopens a recently resolved ticket. ``None`` when the bot owns it again."""
+        wait-on-customer pause, and reopens a recently resolved ticket. ``None`` when the bot owns it again.
+        ``data``: store the message too (with this data), in the same transaction as its ticket event; it is stored
+        even when the bot owns the conversation again."""
         now = self.ctx.clock.now()
         with self.ctx.db.session(write=True) as s:
+            if data is not None:
+                self.ctx.conversations.add_message(conversation_id, Sender.CUSTOMER, text, data, session=s)
             t = s.execute(
                 select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc())
                 .with_for_update()

@@ -234,3 +234,28 @@ def test_two_hand_offs_of_one_conversation_at_once_make_one_ticket(tmp_path):
         with db.session() as s:
             assert len(s.execute(select(Ticket.id).where(Ticket.conversation_id == cid)).all()) == 1
     db.dispose()
+
+
+def write_and_die(url: str, cid: str, owner: type, name: str) -> None:
+    die_after(owner, name)
+    _db, _conversations, service = desk(url)
+    service.customer_message(cid, "are you still there?", {"language": "en"})
+    os._exit(3)
+
+
+def test_a_customer_message_and_its_ticket_event_are_stored_together(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tier0.db'}"
+    db, conversations, service = desk(url)
+    cid = bot_conversation(conversations)
+    ticket, _ = service.open(HandoffRequest(cid, "customer_request", language="en"))
+    db.dispose()
+
+    assert run_killed(write_and_die, url, cid, ConversationStore, "add_message") == -signal.SIGKILL
+    assert state(url, cid)["events"] == ["created"]
+    db, conversations, service = desk(url)
+    assert [m["sender"] for m in conversations.transcript(cid)] == ["customer"], "the killed one is not stored"
+
+    assert service.customer_message(cid, "are you still there?", {"language": "en"})["id"] == ticket["id"]
+    assert state(url, cid)["events"] == ["created", "customer_message"]
+    assert [m["text"] for m in conversations.transcript(cid)][-1] == "are you still there?"
+    db.dispose()
