@@ -306,12 +306,12 @@ class TicketTransitions:
         even when the bot owns the conversation again."""
         now = self.ctx.clock.now()
         with self.ctx.db.session(write=True) as s:
-            if data is not None:
-                self.ctx.conversations.add_message(conversation_id, Sender.CUSTOMER, text, data, session=s)
             t = s.execute(
                 select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc())
                 .with_for_update()
             ).scalars().first()
+            if data is not None:  # after the ticket's lock: every change locks the ticket before the conversation
+                self.ctx.conversations.add_message(conversation_id, Sender.CUSTOMER, text, data, session=s)
             if t is None or t.status == TicketStatus.RETURNED:
                 return None
             pending = []
