@@ -72,7 +72,7 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
         finally:
             await background.stop()
             if hooks is not None:
-                services.handoff.listeners.remove(hooks.on_event)
+                services.handoff.outbox.remove(hooks.enqueue)
             services.conversations.listeners.remove(wake)
             services.handoff.listeners.remove(live.desk_event)
             if bus is not None:
@@ -181,8 +181,12 @@ def _webhooks(engine: Any) -> Any:
         return None
     from handoff.webhooks import WebhookDispatcher
 
-    hooks = WebhookDispatcher(engine.services.db, endpoints, engine.services.clock)
-    engine.services.handoff.subscribe(hooks.on_event)
+    settings = engine.services.settings
+    hooks = WebhookDispatcher(engine.services.db, endpoints, engine.services.clock,
+                              timeout_s=settings.webhook_timeout_s,
+                              keep_delivered_days=settings.webhook_keep_delivered_days,
+                              keep_failed_days=settings.webhook_keep_failed_days)
+    engine.services.handoff.subscribe_outbox(hooks.enqueue)  # written with each ticket change (an outbox)
     return hooks
 
 

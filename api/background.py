@@ -2,7 +2,8 @@
 
 Once across workers (whoever holds the database lease ``tier0.background``):
     the SLA scheduler       every TIER0_SLA_INTERVAL seconds: raise priorities, record breaches, escalate
-    webhook deliveries      every second: send what is due, retry with back-off (handoff.webhooks)
+    webhook deliveries      every second: send what is due, retry with back-off (handoff.webhooks); every hour,
+                            delete old ones (TIER0_WEBHOOK_KEEP_DELIVERED_DAYS, TIER0_WEBHOOK_KEEP_FAILED_DAYS)
     retention               every hour (TIER0_RETENTION_DAYS > 0): anonymise conversations idle that long
                             (handoff.erasure)
 
@@ -31,6 +32,7 @@ LEASE_NAME = "tier0.background"
 LEASE_TTL_S = 10.0
 TICK_S = 0.5
 RETENTION_EVERY_S = 3600.0
+PURGE_S = 3600.0  # how often old webhook deliveries are deleted
 
 
 class Background:
@@ -68,7 +70,7 @@ class Background:
     async def _once_across_workers(self) -> None:
         services = self.engine.services
         sla_interval = self.settings.sla_interval
-        next_renew = next_sla = next_retention = 0.0
+        next_renew = next_sla = next_purge = next_retention = 0.0
         while True:
             now = time.monotonic()
             try:
@@ -82,6 +84,9 @@ class Background:
                         next_sla = now + sla_interval
                     if self.webhooks is not None:
                         await run_in_threadpool(self.webhooks.deliver_due)
+                        if now >= next_purge:
+                            next_purge = now + PURGE_S
+                            await run_in_threadpool(self.webhooks.purge)
                     if self.scheduler and self.settings.retention_days > 0 and now >= next_retention:
                         next_retention = now + RETENTION_EVERY_S
                         await run_in_threadpool(self._retention)

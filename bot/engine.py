@@ -86,13 +86,14 @@ class ConversationEngine:
         lang = detect_language(text, default=conv.language or "en") or "en"
         if lang != conv.language:
             store.update(conversation_id, language=lang)
-        store.add_message(conversation_id, Sender.CUSTOMER, text, {"language": lang})
+        if conv.status != Ownership.HANDED_OFF:  # else stored with its event on the ticket, in one transaction
+            store.add_message(conversation_id, Sender.CUSTOMER, text, {"language": lang})
 
         if conv.status == Ownership.HANDED_OFF:
             # A person owns (or owned) the conversation: the bot stays silent and the message joins the ticket,
             # reopening it if it was resolved recently. Only a ticket handed back, or long closed, gives the bot
             # the conversation again.
-            ticket = self.services.handoff.customer_message(conversation_id, text)
+            ticket = self.services.handoff.customer_message(conversation_id, text, {"language": lang})
             if ticket is not None:
                 messages, ticket = self._maybe_capture_email(ticket, text, lang)
                 outcome = {"type": "handoff", **_ticket_outcome(ticket)}

@@ -1,6 +1,11 @@
 """What every concern of the desk works with: the database, the conversations, the desk configuration, the clock,
-presence and the listeners, shared in one :class:`DeskContext`; and the small ticket helpers they all use (load a
-ticket under its row lock, check the agent's queues, record an event, notify the listeners after the commit).
+presence, the outbox writers and the listeners, shared in one :class:`DeskContext`; and the small ticket helpers they
+all use (load a ticket under its row lock, check the agent's queues, record an event, publish it).
+
+Every change is one unit of work (``db.session(write=True)``): the ticket, the conversation's owner and system
+messages, the ticket events and the outbox rows (webhook deliveries, written by the :attr:`DeskContext.outbox`
+writers) are committed together or not at all. Only telling the listeners (live pages, in memory or over Redis)
+happens after the commit, and may be lost without losing data.
 
 The concerns themselves: :mod:`handoff.transitions` (what changes a ticket), :mod:`handoff.views` (what reads
 them), :mod:`handoff.sla_runs` (the SLA scheduler) and :mod:`handoff.availability` (who can take a ticket, when);
@@ -9,17 +14,18 @@ them), :mod:`handoff.sla_runs` (the SLA scheduler) and :mod:`handoff.availabilit
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 from handoff.agents import AgentView
 from handoff.deskconfig import DeskConfig
 from handoff.models import Ticket, TicketEvent
 from tier0.clock import Clock
 from tier0.conversations import ConversationStore
-from tier0.db import Database
+from tier0.db import Database, after_commit
 from tier0.errors import Forbidden, InvalidInput, NotFound
 from tier0.vocab import Sender
 
@@ -27,6 +33,8 @@ log = logging.getLogger("tier0.handoff")
 
 Listener = Callable[[Dict[str, Any], Dict[str, Any]], None]
 Pending = List[Tuple[Dict[str, Any], Dict[str, Any]]]  # (event, ticket) pairs to announce after the commit
+# Writes an event's outbox rows (webhook deliveries) in the session of the change: (session, event, ticket).
+OutboxWriter = Callable[[Any, Dict[str, Any], Dict[str, Any]], None]
 SYSTEM = Sender.SYSTEM.value  # the actor of what the SLA scheduler does
 
 
@@ -69,6 +77,19 @@ class DeskContext:
     agents: Any = None  # AgentDirectory, for presence (who is online)
     reply_address: Optional[str] = None  # TIER0_REPLY_ADDRESS: where e-mail replies go, with "{token}"
     listeners: List[Listener] = field(default_factory=list)
+    outbox: List[OutboxWriter] = field(default_factory=list)
+
+    def unit(self, session: Any = None) -> ContextManager[Any]:
+        """The caller's unit of work when it passes one, else a new one that writes (``db.session(write=True)``)."""
+        return contextlib.nullcontext(session) if session is not None else self.db.session(write=True)
+
+    def publish(self, s, pending: Pending) -> None:
+        """Announce a change from inside its unit of work: the outbox rows are written now, in the same
+        transaction (a crash loses both or neither), and the listeners are told once it is committed."""
+        for event, ticket in pending:
+            for write in self.outbox:
+                write(s, event, ticket)
+        after_commit(s, lambda: self.emit(pending))
 
     def emit(self, pending: Pending) -> None:
         """Tell every listener (live pages, outbound webhooks); called once the change is committed."""

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from handoff.agents import AgentView
 from handoff.availability import Availability
-from handoff.context import DeskContext, Listener, iso, parse_reference
+from handoff.context import DeskContext, Listener, OutboxWriter, iso, parse_reference
 from handoff.deskconfig import DeskConfig
 from handoff.models import Ticket
 from handoff.sla import SlaClock
@@ -111,7 +111,17 @@ class HandoffService:
         return self._ctx.listeners
 
     def subscribe(self, listener: Listener) -> None:
+        """Told of each event once its change is committed (live pages): may be lost in a crash."""
         self._ctx.listeners.append(listener)
+
+    @property
+    def outbox(self) -> List[OutboxWriter]:
+        return self._ctx.outbox
+
+    def subscribe_outbox(self, writer: OutboxWriter) -> None:
+        """Called with (session, event, ticket) inside the unit of work of each change: what it writes there (the
+        webhook deliveries) is committed with the change or not at all."""
+        self._ctx.outbox.append(writer)
 
     # -- views -------------------------------------------------------------------------------------------------
     def clock_of(self, t: Ticket, now: Optional[dt.datetime] = None) -> SlaClock:
@@ -225,9 +235,12 @@ class HandoffService:
         """Mark one of the bot's answers in this conversation as wrong, linked to the article it cited."""
         return self._transitions.flag_answer(reference, agent, message_id, note)
 
-    def customer_message(self, conversation_id: str, text: str) -> Optional[Dict[str, Any]]:
-        """A customer message in a conversation a person owns (or owned); ``None`` when the bot owns it again."""
-        return self._transitions.customer_message(conversation_id, text)
+    def customer_message(
+        self, conversation_id: str, text: str, data: Optional[Dict[str, Any]] = None
+    ) -> Optional[Dict[str, Any]]:
+        """A customer message in a conversation a person owns (or owned); ``None`` when the bot owns it again.
+        ``data``: also store the message (with this data), in the same transaction as the ticket's event."""
+        return self._transitions.customer_message(conversation_id, text, data)
 
     def set_contact_email(self, reference: str, email: str) -> Dict[str, Any]:
         return self._transitions.set_contact_email(reference, email)

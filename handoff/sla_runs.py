@@ -1,6 +1,7 @@
 """The SLA scheduler's run: for every open ticket, what :func:`handoff.sla.due_actions` says is due now — raise the
 priority of a ticket with no first response in time, record a breached resolution target, and escalate it one
-level up when its queue has somewhere to go. Each action happens once per level (the ticket's SLA flags).
+level up when its queue has somewhere to go. Each action happens once per level (the ticket's SLA flags). One ticket's
+actions, their events, outbox rows and escalation are one unit of work: a crash keeps all of them or none.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class SlaRuns:
             ids = s.execute(select(Ticket.id).where(Ticket.status.in_(OPEN_TICKET_STATUSES))).scalars().all()
         for tid in ids:
             escalate = False
-            with self.ctx.db.session() as s:
+            with self.ctx.db.session(write=True) as s:
                 t = s.get(Ticket, tid, with_for_update=True)
                 if t is None or t.status not in OPEN_TICKET_STATUSES:
                     continue
@@ -59,11 +60,11 @@ class SlaRuns:
                     done.append({"ticket": t.reference, "action": action.kind})
                     log.warning("sla.%s ticket=%s level=%s", action.kind, t.reference, t.level)
                 result = self.views.ticket_dict(t, now)
-                out = [(event_dict(t, e), result) for e in pending]
-                queue = t.queue
-            self.ctx.emit(out)
-            if escalate:
-                paths = self.ctx.config.queue(queue).escalate
-                kind = EscalationKind.FUNCTIONAL if EscalationKind.FUNCTIONAL in paths else EscalationKind.HIERARCHICAL
-                self.transitions.escalate(f"T-{tid}", None, kind.value, "automatic: resolution SLA breached")
+                self.ctx.publish(s, [(event_dict(t, e), result) for e in pending])
+                if escalate:
+                    paths = q.escalate
+                    kind = (EscalationKind.FUNCTIONAL if EscalationKind.FUNCTIONAL in paths
+                            else EscalationKind.HIERARCHICAL)
+                    self.transitions.escalate(t.reference, None, kind.value, "automatic: resolution SLA breached",
+                                              session=s)
         return done

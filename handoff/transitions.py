@@ -2,8 +2,9 @@
 escalation and return to the bot, a flagged answer, and the customer's messages and e-mail address.
 
 Every change checks the ownership state machine (:mod:`handoff.states`), records an event (actor, time, note — the
-audit trail), tells the customer what happens when it concerns them, and notifies the listeners (live pages,
-outbound webhooks) after the change is committed.
+audit trail), tells the customer what happens when it concerns them, and writes the outbound webhooks' outbox rows,
+all in one unit of work (:meth:`handoff.context.DeskContext.publish`): a crash keeps all of it or none. The listeners
+(live pages) are notified after the commit.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tier0.identity import is_verified, new_reply_token
 from tier0.vocab import OPEN_TICKET_STATUSES, EscalationKind, Ownership, Sender, TicketStatus
 
 Apply = Callable[[Any, Ticket, dt.datetime], Dict[str, Any]]
+Then = Callable[[Any, Dict[str, Any]], None]  # (session, ticket dict): more of the same unit of work
 
 
 @dataclass
@@ -72,7 +74,13 @@ class TicketTransitions:
             self.ctx.config.category_priority, tier_verified=is_verified(conv.customer),
         )
         now = self.ctx.clock.now()
-        with self.ctx.db.session() as s:
+        with self.ctx.db.session(write=True) as s:
+            # The conversation's row lock and its move to people first: of two hand-offs at once, the second waits
+            # here, then finds the first one's ticket.
+            conversations.update(req.conversation_id, status=Ownership.HANDED_OFF, session=s)
+            raced = self.views.latest(s, req.conversation_id, OPEN_TICKET_STATUSES)
+            if raced is not None:
+                return self.views.ticket_dict(raced, now), False
             t = Ticket(
                 conversation_id=req.conversation_id,
                 status=TicketStatus.WAITING.value,
@@ -102,13 +110,11 @@ class TicketTransitions:
                                priority=priority, rule=rule)
             result = self.views.ticket_dict(t, now)
             result.update(self.availability.of_ticket(s, t, now))
-            pending = [(event_dict(t, e), result)]
-        conversations.update(req.conversation_id, status=Ownership.HANDED_OFF)
+            self.ctx.publish(s, [(event_dict(t, e), result)])
         log.info(
             "handoff.created ticket=%s queue=%s level=%s priority=%s rule=%s reason=%s",
             result["id"], queue.name, queue.level, priority, rule, req.reason,
         )
-        self.ctx.emit(pending)
         return result, True
 
     # -- the state machine ---------------------------------------------------------------------------------
@@ -121,14 +127,19 @@ class TicketTransitions:
         apply: Optional[Apply] = None,
         kind: Optional[str] = None,
         owner_only: bool = True,
+        then: Optional[Then] = None,
+        session: Any = None,
     ) -> Dict[str, Any]:
         """One move of :mod:`handoff.states` under the ticket's row lock; ``apply`` changes the rest of the ticket
-        and returns what the event records besides ``from`` and ``to``."""
+        and returns what the event records besides ``from`` and ``to``; ``then`` does more in the same unit of work
+        (the conversation's owner, a notice to the customer); ``session``: the caller's unit of work."""
         now = self.ctx.clock.now()
         actor = actor_of(agent)
-        with self.ctx.db.session() as s:
+        with self.ctx.unit(session) as s:
             t = self.ctx.load(s, reference, lock=True)
             self.ctx.check(t, agent)
+            if action == "claim" and t.status == TicketStatus.AGENT:  # two claims at once: the second one learns why
+                raise Conflict(f"ticket {t.reference} was claimed by {t.assignee}; a team lead can take it over")
             if (
                 owner_only
                 and agent is not None
@@ -142,9 +153,10 @@ class TicketTransitions:
             data = apply(s, t, now) if apply else {}
             e = self.ctx.event(s, t, kind or action, actor, note, **{"from": before, "to": t.status, **(data or {})})
             result = self.views.ticket_dict(t, now)
-            pending = [(event_dict(t, e), result)]
+            if then is not None:
+                then(s, result)
+            self.ctx.publish(s, [(event_dict(t, e), result)])
         log.info("handoff.%s ticket=%s actor=%s", kind or action, reference, actor)
-        self.ctx.emit(pending)
         return result
 
     def claim(self, reference: str, agent: AgentView) -> Dict[str, Any]:
@@ -166,7 +178,7 @@ class TicketTransitions:
         text = validate_text(text)
         now = self.ctx.clock.now()
         actor = actor_of(agent)
-        with self.ctx.db.session() as s:
+        with self.ctx.db.session(write=True) as s:
             t = self.ctx.load(s, reference, lock=True)
             self.ctx.check(t, agent)
             if t.status not in OPEN_TICKET_STATUSES:
@@ -193,24 +205,21 @@ class TicketTransitions:
             e = self.ctx.event(s, t, "agent_reply", actor, text, channel=t.channel)
             pending.append(e)
             result = self.views.ticket_dict(t, now)
-            out = [(event_dict(t, ev), result) for ev in pending]
-        msg = self.ctx.conversations.add_message(
-            conversation_id, Sender.AGENT, text, {"agent": agent.display_name, "ticket": reference}
-        )
-        result["message"] = msg
-        self.ctx.emit(out)
+            result["message"] = self.ctx.conversations.add_message(
+                conversation_id, Sender.AGENT, text, {"agent": agent.display_name, "ticket": reference}, session=s
+            )
+            self.ctx.publish(s, [(event_dict(t, ev), result) for ev in pending])
         return result
 
     def note(self, reference: str, agent: AgentView, text: str) -> Dict[str, Any]:
         """An internal note: on the ticket's history, never shown to the customer."""
         text = validate_text(text)
-        with self.ctx.db.session() as s:
+        with self.ctx.db.session(write=True) as s:
             t = self.ctx.load(s, reference)
             self.ctx.check(t, agent)
             e = self.ctx.event(s, t, "note", actor_of(agent), text)
             result = self.views.ticket_dict(t)
-            pending = [(event_dict(t, e), result)]
-        self.ctx.emit(pending)
+            self.ctx.publish(s, [(event_dict(t, e), result)])
         return result
 
     def resolve(self, reference: str, agent: Optional[AgentView], note: Optional[str] = None) -> Dict[str, Any]:
@@ -222,9 +231,8 @@ class TicketTransitions:
                 set_pauses(t, pauses)
             return {"assignee": t.assignee}
 
-        result = self.transition(reference, "resolve", agent, note, apply=apply, kind="resolved")
-        self.tell(result, "resolved")
-        return result
+        return self.transition(reference, "resolve", agent, note, apply=apply, kind="resolved",
+                               then=lambda s, ticket: self.tell(ticket, "resolved", s))
 
     def escalate(
         self,
@@ -232,6 +240,7 @@ class TicketTransitions:
         agent: Optional[AgentView],
         kind: str = EscalationKind.FUNCTIONAL.value,
         note: Optional[str] = None,
+        session: Any = None,
     ) -> Dict[str, Any]:
         """One level up: functional (a specialist team) or hierarchical (someone with authority)."""
         if kind not in EscalationKind.values():
@@ -250,19 +259,20 @@ class TicketTransitions:
             set_pauses(t, [])
             return data
 
-        result = self.transition(reference, "escalate", agent, note, apply=apply, kind="escalated", owner_only=False)
-        self.tell(result, "escalated")
-        return result
+        return self.transition(reference, "escalate", agent, note, apply=apply, kind="escalated", owner_only=False,
+                               then=lambda s, ticket: self.tell(ticket, "escalated", s), session=session)
 
     def return_to_bot(self, reference: str, agent: AgentView, note: Optional[str] = None) -> Dict[str, Any]:
         def apply(_s, t: Ticket, now):
             t.resolved_at = now
             return {}
 
-        result = self.transition(reference, "return_to_bot", agent, note, apply=apply, kind="returned_to_bot")
-        self.ctx.conversations.update(result["conversation_id"], status=Ownership.BOT, low_confidence_streak=0)
-        self.tell(result, "returned")
-        return result
+        def then(s, ticket: Dict[str, Any]) -> None:
+            self.ctx.conversations.update(ticket["conversation_id"], status=Ownership.BOT, low_confidence_streak=0,
+                                          session=s)
+            self.tell(ticket, "returned", s)
+
+        return self.transition(reference, "return_to_bot", agent, note, apply=apply, kind="returned_to_bot", then=then)
 
     def flag_answer(
         self, reference: str, agent: AgentView, message_id: int, note: Optional[str] = None
@@ -279,25 +289,31 @@ class TicketTransitions:
             raise InvalidInput(f"message {message_id} is not an answer citing an article")
         question = next((m["text"] for m in reversed(messages[:idx]) if m["sender"] == Sender.CUSTOMER), None)
         article_id = sources[0]["article_id"]
-        with self.ctx.db.session() as s:
+        with self.ctx.db.session(write=True) as s:
             t = self.ctx.load(s, reference)
             e = self.ctx.event(s, t, "flagged", actor_of(agent), note, message_id=message_id,
                                article_id=article_id, question=question)
             result = self.views.ticket_dict(t)
-            pending = [(event_dict(t, e), result)]
+            self.ctx.publish(s, [(event_dict(t, e), result)])
         log.info("handoff.flagged ticket=%s article=%s", reference, article_id)
-        self.ctx.emit(pending)
         return {"ticket": result["id"], "article_id": article_id, "question": question, "message_id": message_id}
 
     # -- the customer ------------------------------------------------------------------------------------------
-    def customer_message(self, conversation_id: str, text: str) -> Optional[Dict[str, Any]]:
+    def customer_message(
+        self, conversation_id: str, text: str, data: Optional[Dict[str, Any]] = None
+    ) -> Optional[Dict[str, Any]]:
         """A customer message in a conversation a person owns (or owned): joins the open ticket, ends the
-        wait-on-customer pause, and reopens a recently resolved ticket. ``None`` when the bot owns it again."""
+        wait-on-customer pause, and reopens a recently resolved ticket. ``None`` when the bot owns it again.
+        ``data``: store the message too (with this data), in the same transaction as its ticket event; it is stored
+        even when the bot owns the conversation again."""
         now = self.ctx.clock.now()
-        with self.ctx.db.session() as s:
+        with self.ctx.db.session(write=True) as s:
             t = s.execute(
                 select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc())
+                .with_for_update()
             ).scalars().first()
+            if data is not None:  # after the ticket's lock: every change locks the ticket before the conversation
+                self.ctx.conversations.add_message(conversation_id, Sender.CUSTOMER, text, data, session=s)
             if t is None or t.status == TicketStatus.RETURNED:
                 return None
             pending = []
@@ -317,13 +333,12 @@ class TicketTransitions:
                 set_pauses(t, pauses)
             pending.append(self.ctx.event(s, t, "customer_message", Sender.CUSTOMER.value, text))
             result = self.views.ticket_dict(t, now)
-            out = [(event_dict(t, e), result) for e in pending]
-        self.ctx.emit(out)
+            self.ctx.publish(s, [(event_dict(t, e), result) for e in pending])
         return result
 
     def set_contact_email(self, reference: str, email: str) -> Dict[str, Any]:
-        with self.ctx.db.session() as s:
-            t = self.ctx.load(s, reference)
+        with self.ctx.db.session(write=True) as s:
+            t = self.ctx.load(s, reference, lock=True)
             t.contact_email = email.strip().lower()
             customer = dict(t.customer or {})
             if not is_verified(customer):  # a typed address is never verified: not into a signed identity
@@ -331,13 +346,13 @@ class TicketTransitions:
             t.customer = customer
             e = self.ctx.event(s, t, "contact_email", Sender.CUSTOMER.value, email)
             result = self.views.ticket_dict(t)
-            pending = [(event_dict(t, e), result)]
-        self.ctx.emit(pending)
+            self.ctx.publish(s, [(event_dict(t, e), result)])
         return result
 
-    def tell(self, ticket: Dict[str, Any], what: str) -> None:
-        """Keep the customer informed of what happens to their request, in their language."""
+    def tell(self, ticket: Dict[str, Any], what: str, session: Any = None) -> None:
+        """Keep the customer informed of what happens to their request, in their language (``session``: in the
+        unit of work of the change it announces)."""
         text = notice(what, ticket["language"], team=ticket["team"], ticket=ticket["id"])
         self.ctx.conversations.add_message(
-            ticket["conversation_id"], Sender.SYSTEM, text, {"ticket": ticket["id"], "notice": what}
+            ticket["conversation_id"], Sender.SYSTEM, text, {"ticket": ticket["id"], "notice": what}, session=session
         )

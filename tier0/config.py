@@ -174,6 +174,14 @@ class Settings(BaseSettings):
     # sessions and tokens: lifetimes, stream tickets, the first admin's password
     # feedback: how customers' votes count for the calibration
     # webhooks and atomic writes: delivery time limit, fairness, purge
+    # The whole time one webhook delivery attempt may take (seconds: connect, send, the answer's status and headers);
+    # past it the attempt failed and is retried later. Must be more than 0. Default 10.
+    webhook_timeout_s: float = 10.0
+    # Delivered webhook deliveries are deleted this many days after delivery (0 keeps them). Default 7.
+    webhook_keep_delivered_days: float = 7.0
+    # Failed ("dead") webhook deliveries are deleted this many days after their last attempt (0 keeps them); until
+    # then an admin can redeliver them. Default 30.
+    webhook_keep_failed_days: float = 30.0
     # personal data: masking, retention, erasure
     # Days after which a conversation with no activity (no message, no ticket change) and no open ticket is
     # anonymised: texts erased, customer data cleared, Rasa's tracker deleted (handoff.erasure), by the background

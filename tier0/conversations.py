@@ -10,18 +10,19 @@ A conversation is owned by the bot until it is handed off; from then on the bot 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, FrozenSet, List, Optional, Tuple
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Session
 
-from tier0.db import Base, Database, utcnow
+from tier0.db import Base, Database, after_commit, utcnow
 from tier0.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tier0.vocab import MAX_MESSAGE_CHARS, Channel, Ownership, Sender
 
@@ -145,6 +146,11 @@ class ConversationStore:
             s.add(conv)
         return ConversationView.of(conv), token
 
+    def _unit(self, session: Optional[Session]) -> ContextManager[Session]:
+        """The caller's unit of work when it passes one (a session of ``Database.session``: its commit decides, and
+        the listeners hear of a message once it is committed), else a unit of its own."""
+        return contextlib.nullcontext(session) if session is not None else self.db.session()
+
     def _get(self, s: Session, conversation_id: str, lock: bool = False) -> Conversation:
         """The conversation; ``lock`` takes its row lock (PostgreSQL) so two workers cannot both change its owner."""
         conv = s.get(Conversation, conversation_id, with_for_update=lock or None)
@@ -165,22 +171,26 @@ class ConversationStore:
             return ConversationView.of(conv)
 
     def add_message(
-        self, conversation_id: str, sender: str, text: str, data: Optional[Dict[str, Any]] = None
+        self, conversation_id: str, sender: str, text: str, data: Optional[Dict[str, Any]] = None,
+        session: Optional[Session] = None,
     ) -> Dict[str, Any]:
         if sender not in SENDERS:
             raise InvalidInput(f"unknown sender {sender!r}")
-        with self.db.session() as s:
+        with self._unit(session) as s:
             self._get(s, conversation_id)
             m = Message(conversation_id=conversation_id, sender=Sender(sender).value, text=text, data=dict(data or {}))
             s.add(m)
             s.flush()
             out = message_dict(m)
+            after_commit(s, lambda: self._notify(conversation_id, out))
+        return out
+
+    def _notify(self, conversation_id: str, message: Dict[str, Any]) -> None:
         for fn in self.listeners:
             try:
-                fn(conversation_id, out)
+                fn(conversation_id, message)
             except Exception:  # noqa: BLE001 - a listener never loses a message already stored
                 logging.getLogger("tier0").exception("conversation.listener_failed")
-        return out
 
     def transcript(self, conversation_id: str, after_id: int = 0) -> List[Dict[str, Any]]:
         with self.db.session() as s:
@@ -216,14 +226,15 @@ class ConversationStore:
                 return m["data"][key]
         return None
 
-    def update(self, conversation_id: str, **fields: Any) -> ConversationView:
+    def update(self, conversation_id: str, session: Optional[Session] = None, **fields: Any) -> ConversationView:
         """Change some of a conversation's fields; a new ``status`` must be a move :data:`OWNERSHIP_TRANSITIONS`
-        allows from the current one (read under the row's lock), else nothing changes."""
+        allows from the current one (read under the row's lock), else nothing changes. ``session``: in the
+        caller's unit of work (a hand-off changes the ticket and the conversation together)."""
         allowed = {"language", "status", "low_confidence_streak", "customer"}
         unknown = set(fields) - allowed
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)}")
-        with self.db.session() as s:
+        with self._unit(session) as s:
             conv = self._get(s, conversation_id, lock="status" in fields)
             if "status" in fields:
                 fields["status"] = next_ownership(conversation_id, conv.status, fields["status"]).value

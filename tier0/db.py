@@ -15,7 +15,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Sequence, Tuple
 
 from sqlalchemy import Column, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
@@ -25,6 +25,9 @@ from sqlalchemy.pool import QueuePool
 
 Base = declarative_base()
 log = logging.getLogger("tier0.db")
+
+# Session.info key: what to run once the session's transaction is committed (:func:`after_commit`).
+AFTER_COMMIT = "tier0.after_commit"
 
 # pg_advisory_lock key held while a PostgreSQL database is migrated ("tier0_db" in ASCII): several workers starting
 # at once migrate one after the other, and all but the first find the schema at head.
@@ -50,6 +53,13 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exe
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
+
+
+def after_commit(s: Session, fn: Callable[[], None]) -> None:
+    """Run ``fn`` once the transaction of ``s`` (a session of :meth:`Database.session`) is committed; never when it
+    rolls back. For what may be lost without losing data (waking live pages); what must not be lost is written in
+    the transaction itself."""
+    s.info.setdefault(AFTER_COMMIT, []).append(fn)
 
 
 class Database:
@@ -129,16 +139,34 @@ class Database:
         return MigrationResult(state, current, head, planned=True)
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """One unit of work: committed when the block ends, rolled back when it raises; then what
+        :func:`after_commit` registered runs (only after a commit).
+
+        ``write``: a read-modify-write that must see and change the latest state (a claim, a hand-off). On SQLite it
+        takes the database's write lock first (``BEGIN IMMEDIATE``; a second writer waits for the commit, then reads
+        what the first wrote); on PostgreSQL the unit takes row locks as it reads (``SELECT … FOR UPDATE``).
+        """
         s = self._sessions()
+        committed = False
         try:
+            if write and self.engine.dialect.name == "sqlite":
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield s
             s.commit()
+            committed = True
         except BaseException:
             s.rollback()
             raise
         finally:
+            callbacks = s.info.pop(AFTER_COMMIT, [])
             s.close()
+            if committed:
+                for fn in callbacks:
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001 - the change is committed; a notification never undoes it
+                        log.exception("db.after_commit_failed")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -556,3 +556,36 @@ def test_the_widget_receives_exactly_the_public_fields(desk, staff, clock):
 
     streamed = read_stream(desk.app, cid, auth["Authorization"].split()[1], len(messages))
     assert streamed == messages
+
+
+def test_redelivering_an_old_unknown_or_orphaned_delivery_answers_4xx_with_a_message(desk, staff):
+    """#21 finding 10: a delivery older than the 1000 newest was a 500; an unknown or out-of-range id is 404, one whose
+    endpoint is no longer configured 409 — each with a message. A real dispatcher on this app's database."""
+    from sqlalchemy import delete
+
+    from handoff.webhooks import WebhookDelivery, WebhookDispatcher, WebhookEndpoint
+
+    services = desk.app.state.engine.services
+    secret = "s3cret-s3cret-s3cret"
+    hooks = WebhookDispatcher(services.db, [WebhookEndpoint("http://127.0.0.1:9/hook", secret)], services.clock)
+    with services.db.session() as s:
+        for i in range(1003):
+            hooks.enqueue(s, {"id": i, "kind": "note"}, {"id": "T-0"})
+    oldest = min(d["id"] for d in hooks.list_deliveries(limit=1000)) - 3
+    saved = desk.app.state.webhooks
+    desk.app.state.webhooks = hooks
+    try:
+        r = desk.post(f"/api/desk/webhooks/deliveries/{oldest}/redeliver", headers=staff["admin"])
+        assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+        for missing in (10**9, -1, 2**63, 10**30):
+            r = desk.post(f"/api/desk/webhooks/deliveries/{missing}/redeliver", headers=staff["admin"])
+            assert r.status_code == 404 and r.json()["error"] == "not_found", (missing, r.text)
+            assert "not found" in r.json()["detail"]
+        moved = WebhookEndpoint("http://127.0.0.1:9/moved", secret)
+        desk.app.state.webhooks = WebhookDispatcher(services.db, [moved], services.clock)
+        r = desk.post(f"/api/desk/webhooks/deliveries/{oldest}/redeliver", headers=staff["admin"])
+        assert r.status_code == 409 and "no longer configured" in r.json()["detail"], r.text
+    finally:
+        desk.app.state.webhooks = saved
+        with services.db.session() as s:
+            s.execute(delete(WebhookDelivery))

@@ -89,3 +89,50 @@ def test_concurrent_claims_exactly_one_wins(desk):
         th.join()
     assert sum(1 for r in results if r[0] == "ok") == 1, results
     assert [e["kind"] for e in service.events(ref)].count("claimed") == 1
+
+
+def at_once(calls):
+    """Run the calls on threads released together; each result, or the exception it raised."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        except Exception as e:  # noqa: BLE001 - checked by the test
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return results
+
+
+def test_concurrent_claims_many_rounds_one_wins_the_others_get_409(desk):
+    """#21: the claim is exclusive on PostgreSQL as on SQLite (tests/unit/test_atomic_desk.py): round after round,
+    exactly one of four agents claiming at once wins; the others get Conflict (409), never another error."""
+    from handoff.agents import AgentView
+    from handoff.service import HandoffRequest
+    from tier0.errors import Conflict
+
+    service, conversations, _agents, _clock = desk
+    agents = [AgentView(n, n.title(), "agent", ("tier1",)) for n in ("alice", "bob", "carol", "dan")]
+    for _round in range(15):
+        ref = open_ticket(service, conversations)["id"]
+        results = [r["assignee"] if isinstance(r, dict) else r
+                   for r in at_once([lambda a=a, ref=ref: service.claim(ref, a) for a in agents])]
+        won = [r for r in results if isinstance(r, str)]
+        assert len(won) == 1 and all(isinstance(r, Conflict) and r.status_code == 409
+                                     for r in results if not isinstance(r, str)), results
+        assert service.get(ref)["assignee"] == won[0]
+        assert [e["kind"] for e in service.events(ref)].count("claimed") == 1
+
+    # two hand-offs of one conversation at once: one ticket
+    conv, _ = conversations.start(customer={"email": "pg@example.com"})
+    conversations.add_message(conv.id, "customer", "a person please")
+    made = at_once([lambda: service.open(HandoffRequest(conv.id, "customer_request", language="en"))] * 3)
+    assert sorted(created for _t, created in made) == [False, False, True], made
+    assert len({t["id"] for t, _created in made}) == 1

@@ -81,12 +81,11 @@ def test_empty_database_to_head_and_again(pg_url, models):
 
 
 def test_database_from_the_old_create_all_is_adopted(pg_url, models):
-    from tier0 import migrations
     from tier0.db import Database
-    from tier0.migrations import head
+    from tier0.migrations import baseline_metadata, head
 
     db = Database(pg_url)
-    migrations.baseline_metadata().create_all(db.engine)  # what create_all did before migrations: the baseline
+    baseline_metadata().create_all(db.engine)  # what create_all did before migrations (the baseline)
     with db.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO conversations (id, token_hash, channel, customer, status,"
                              " low_confidence_streak, created_at, updated_at) VALUES ('c1', 'h', 'web', '{}', 'bot', 0,"

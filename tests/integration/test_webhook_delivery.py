@@ -1,10 +1,12 @@
 """Outbound webhooks against a real HTTP receiver on loopback and a real SQLite file: signatures, filters, retries
 with back-off under a frozen clock, failure after the last attempt, survival across a restart, the background worker,
-and ticket events from the desk arriving in order."""
+and ticket events from the desk arriving in order; fairness across endpoints, redirects never followed, the time
+limit of one attempt, the purge of old deliveries and the redelivery of unknown ones (#21). No model is loaded."""
 
 import datetime as dt
 import http.server
 import json
+import socket
 import threading
 import time
 
@@ -20,19 +22,28 @@ T0 = dt.datetime(2026, 1, 5, 9, 0)
 
 
 class Receiver:
-    """A real HTTP server that records deliveries and answers 500 to the first ``fail`` of them."""
+    """A real HTTP server that records deliveries and answers 500 to the first ``fail`` of them, then ``code`` (with
+    ``headers``)."""
 
-    def __init__(self, fail=0):
+    def __init__(self, fail=0, code=204, headers=None):
         self.requests = []
         self.fail = fail
+        self.code, self.headers = code, dict(headers or {})
         rec = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 rec.requests.append((dict(self.headers), body))
-                code = 500 if len(rec.requests) <= rec.fail else 204
+                code = 500 if len(rec.requests) <= rec.fail else rec.code
                 self.send_response(code)
+                for name, value in rec.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+
+            def do_GET(self):  # noqa: N802 - what a client that follows a 302 sends
+                rec.requests.append((dict(self.headers), b""))
+                self.send_response(204)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -155,8 +166,10 @@ def test_the_background_worker_delivers_by_itself(db, receiver):
     assert len(receiver.requests) == 1
 
 
-def test_desk_events_reach_the_receiver_in_order(tmp_path, receiver, monkeypatch):
-    """The desk file's webhooks wired to the real HandoffService: a hand-off, a claim, a resolution."""
+@pytest.mark.parametrize("wiring", ["outbox", "listener"])
+def test_desk_events_reach_the_receiver_in_order(tmp_path, receiver, monkeypatch, wiring):
+    """The desk file's webhooks wired to the real HandoffService: a hand-off, a claim, a resolution. ``outbox``: the
+    deliveries written in each change's own transaction, as the server does (api.app); ``listener``: after it."""
     import handoff.agents  # noqa: F401
     import handoff.models  # noqa: F401
     from handoff.agents import AgentDirectory
@@ -181,7 +194,10 @@ def test_desk_events_reach_the_receiver_in_order(tmp_path, receiver, monkeypatch
     conversations = ConversationStore(db)
     service = HandoffService(db, conversations, cfg, clock, agents)
     hooks = WebhookDispatcher(db, endpoints, clock)
-    service.subscribe(hooks.on_event)
+    if wiring == "outbox":
+        service.subscribe_outbox(hooks.enqueue)
+    else:
+        service.subscribe(hooks.on_event)
     conv, _ = conversations.start(customer={"email": "hook@example.com"})
     conversations.add_message(conv.id, "customer", "a person please")
     ticket, _ = service.open(HandoffRequest(conv.id, "customer_request", language="en"))
@@ -196,6 +212,149 @@ def test_desk_events_reach_the_receiver_in_order(tmp_path, receiver, monkeypatch
     assert bodies[2]["ticket"]["reply_token"] == ticket["reply_token"] and ticket["reply_token"].startswith("t0")
     assert all(verify_signature(SECRET, h["X-Tier0-Timestamp"], b, h["X-Tier0-Signature"]) for h, b in receiver.requests)
     db.dispose()
+
+
+def fill(hooks, url, n, kind="created"):
+    """``n`` pending deliveries to the endpoint at ``url``, written in one transaction (as a ticket change does)."""
+    only = WebhookDispatcher(hooks.db, [WebhookEndpoint(url, SECRET)], hooks.clock)
+    with hooks.db.session() as s:
+        for i in range(n):
+            only.enqueue(s, event(kind, i + 1), {"id": f"T-{i + 1}"})
+
+
+def test_a_failing_endpoint_with_a_backlog_does_not_starve_the_others(db, receiver):
+    """#21 finding 8: 60 due rows of a failing endpoint, written first, no longer fill the run; the healthy endpoint
+    gets all of its deliveries in the same run, and the failing one is tried once (its order kept)."""
+    failing = Receiver(fail=10**6)
+    clock = FrozenClock(T0)
+    hooks = WebhookDispatcher(db, [WebhookEndpoint(failing.url, SECRET), WebhookEndpoint(receiver.url, SECRET)], clock)
+    fill(hooks, failing.url, 60)
+    fill(hooks, receiver.url, 3)
+    assert hooks.deliver_due() == 4
+    assert len(receiver.requests) == 3 and len(failing.requests) == 1
+    clock.advance(seconds=30)
+    assert hooks.deliver_due() == 1 and len(failing.requests) == 2, "the failing one retried, in order, alone"
+    statuses = {(d["url"], d["status"]) for d in hooks.list_deliveries(limit=1000)}
+    assert statuses == {(receiver.url, "delivered"), (failing.url, "pending")}
+    failing.close()
+
+
+def test_healthy_endpoints_take_turns_within_the_per_run_limit(db, receiver):
+    other = Receiver()
+    hooks = WebhookDispatcher(db, [WebhookEndpoint(other.url, SECRET), WebhookEndpoint(receiver.url, SECRET)],
+                              FrozenClock(T0), max_per_run=10)
+    fill(hooks, other.url, 30)  # the big backlog is the oldest
+    fill(hooks, receiver.url, 3)
+    assert hooks.deliver_due() == 10
+    assert (len(other.requests), len(receiver.requests)) == (7, 3)
+    ids = [json.loads(b)["event"]["id"] for _h, b in other.requests]
+    assert ids == sorted(ids), "one endpoint's deliveries stay in order"
+    assert hooks.deliver_due() == 10 and hooks.deliver_due() == 10 and hooks.deliver_due() == 3
+    assert len(other.requests) == 30
+    other.close()
+
+
+@pytest.mark.parametrize("code", [302, 307])
+def test_a_redirect_is_a_failed_delivery_and_its_location_is_never_fetched(db, code):
+    internal = Receiver()  # stands for an internal address the receiver would like tier0 to post to
+    redirecting = Receiver(code=code, headers={"Location": internal.url})
+    hooks = WebhookDispatcher(db, [WebhookEndpoint(redirecting.url, SECRET)], FrozenClock(T0), max_attempts=1)
+    hooks.on_event(event(), {})
+    assert hooks.deliver_due() == 1
+    d = hooks.list_deliveries()[0]
+    assert (d["status"], d["last_status_code"]) == ("failed", code) and "redirects are not followed" in d["last_error"]
+    assert len(redirecting.requests) == 1 and internal.requests == []
+    for r in (internal, redirecting):
+        r.close()
+
+
+class SlowReceiver:
+    """A raw TCP receiver that reads the request, then answers one byte every ``gap`` seconds: every single read of
+    the dispatcher gets data in time; only a limit on the whole attempt stops it."""
+
+    def __init__(self, gap=0.25):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.gap = gap
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n":
+                if self.done.wait(self.gap):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self):
+        self.done.set()
+        self.sock.close()
+
+
+def test_one_attempt_has_a_total_time_limit(db):
+    """46 bytes at 0.25 s each would take 11 s; every read gets a byte well within the 1 s limit, so only a limit on
+    the whole attempt ends it: the delivery is not delivered and says why."""
+    slow = SlowReceiver()
+    hooks = WebhookDispatcher(db, [WebhookEndpoint(slow.url, SECRET)], FrozenClock(T0), timeout_s=1)
+    hooks.on_event(event(), {})
+    assert hooks.deliver_due() == 1
+    d = hooks.list_deliveries()[0]
+    assert d["status"] == "pending" and d["last_status_code"] is None and d["attempts"] == 1
+    assert d["last_error"] == "no answer within 1 s"
+    slow.close()
+    with pytest.raises(ValueError, match="TIER0_WEBHOOK_TIMEOUT_S"):
+        WebhookDispatcher(db, [], FrozenClock(T0), timeout_s=0)
+
+
+def test_old_deliveries_are_purged_pending_ones_kept(db):
+    ok, dead, later = "http://ok.invalid/hook", "http://dead.invalid/hook", "http://later.invalid/hook"
+    answers = {ok: (204, ""), dead: (500, "HTTP 500"), later: (0, "connection refused")}
+    clock = FrozenClock(T0)
+    hooks = WebhookDispatcher(db, [WebhookEndpoint(u, SECRET) for u in answers], clock, max_attempts=1,
+                              keep_delivered_days=7, keep_failed_days=30,
+                              sender=lambda url, body, headers, timeout: answers[url])
+    hooks.on_event(event(), {})
+    hooks.deliver_due()  # ok: delivered at T0; dead: failed at T0; later: failed at T0 too
+    clock.advance(days=6)
+    hooks.on_event(event("claimed", 2), {})
+    hooks.max_attempts = 8
+    hooks.deliver_due()  # at T0+6d: ok delivered, dead and later pending (retrying)
+    assert hooks.purge() == 0
+    clock.advance(days=2)  # T0+8d: the first delivered row is 8 days old
+    assert hooks.purge() == 1
+    clock.advance(days=23)  # T0+31d: the rows that failed at T0 are 31 days old; the second delivered one 25 days
+    assert hooks.purge() == 3
+    left = sorted((d["event_type"], d["url"], d["status"]) for d in hooks.list_deliveries())
+    assert left == [("ticket.claimed", dead, "pending"), ("ticket.claimed", later, "pending")]
+    keep_all = WebhookDispatcher(db, [], clock, keep_delivered_days=0, keep_failed_days=0)
+    assert keep_all.purge(T0 + dt.timedelta(days=3650)) == 0
+
+
+def test_redeliver_an_unknown_purged_or_orphaned_delivery_says_why(db, receiver):
+    from tier0.errors import Conflict, NotFound
+
+    clock = FrozenClock(T0)
+    hooks = WebhookDispatcher(db, [WebhookEndpoint(receiver.url, SECRET)], clock)
+    fill(hooks, receiver.url, 1005)
+    oldest = min(d["id"] for d in hooks.list_deliveries(limit=1000)) - 5  # older than the 1000 newest
+    assert hooks.redeliver(oldest)["status"] == "pending"  # was a 500 (StopIteration) before #21
+    for missing in (0, -1, 10**6, 2**63, 10**30):
+        with pytest.raises(NotFound, match="not found"):
+            hooks.redeliver(missing)
+    moved = WebhookDispatcher(db, [WebhookEndpoint("http://127.0.0.1:9/new", SECRET)], clock)
+    with pytest.raises(Conflict, match="no longer configured") as refused:
+        moved.redeliver(oldest)
+    assert refused.value.status_code == 409
 
 
 @pytest.mark.parametrize(
