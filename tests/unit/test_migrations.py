@@ -123,10 +123,11 @@ def test_models_and_migrations_agree(tmp_path, models):
 
 
 def test_database_from_the_old_create_all_keeps_its_rows_and_is_at_head(tmp_path, models):
+    from tier0 import migrations
     from tier0.db import Database
 
     db = Database(sqlite_url(tmp_path))
-    models.create_all(db.engine)  # what create_all did before migrations
+    migrations.baseline_metadata().create_all(db.engine)  # what create_all did before migrations: the baseline
     with db.engine.begin() as conn:
         add_conversation(conn)
     assert db.schema_status().state == "legacy"
