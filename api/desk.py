@@ -168,7 +168,7 @@ def flag(reference: str, body: FlagBody, engine: Engine, agent: CurrentAgent) ->
     return engine.services.handoff.flag_answer(reference, agent, body.message_id, body.note)
 
 
-STREAM_KEEPALIVE_S = 15.0  # a comment line this often; the session is checked again then
+STREAM_KEEPALIVE_S = 5.0  # a comment line this often; the session is checked again then (a CLI change)
 STREAM_RECHECK_S = 1.0  # before delivering an event, the session is checked if not in the last second
 
 

@@ -286,11 +286,11 @@ class AgentDirectory:
         now = self.clock.now()
         with self.db.session() as s:
             sess = s.get(AgentSession, key)
+            ends = sess.created_at + self.session_max if sess is not None else now
+            if sess is not None and ends <= now:
+                raise Unauthorized("session reached its maximum lifetime; sign in again")
             if sess is None or sess.expires_at <= now:
                 raise Unauthorized("session expired or unknown; sign in again")
-            ends = sess.created_at + self.session_max
-            if ends <= now:
-                raise Unauthorized("session reached its maximum lifetime; sign in again")
             a = s.get(AgentAccount, sess.agent_id)
             if a is None or not a.active:
                 raise Unauthorized("this account is disabled")
