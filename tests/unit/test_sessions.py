@@ -327,9 +327,9 @@ def test_signing_out_disabling_or_a_password_change_ends_the_open_desk_streams_a
     streams["staying"].wait_end(3)
 
 
-def test_a_sign_out_on_one_worker_ends_the_stream_held_by_another(tmp_path):
+def test_a_sign_out_on_one_worker_ends_the_stream_held_by_another(tmp_path, monkeypatch):
     """Two workers (two apps, each its own services and live hub) on one database and one Redis: the stream is on
-    worker b, the sign-out on worker a."""
+    worker b, the sign-out on worker a; then the command line disables the account."""
     redis = pytest.importorskip("redis")
     try:
         redis.Redis.from_url(REDIS).ping()
@@ -346,6 +346,16 @@ def test_a_sign_out_on_one_worker_ends_the_stream_held_by_another(tmp_path):
         assert http.post("/api/desk/logout", headers=auth).status_code == 204
         s.wait_end(3)
         # told by a's revocation over Redis, not found at b's periodic re-check of the session ("session_ended")
+        assert s.events[-1] == {"event": "bye", "data": '{"reason": "revoked"}'}, s.events
+
+        # `tier0 agents disable` (no server of its own) publishes the revocation too
+        from cli.main import main
+
+        r = http.post("/api/desk/login", json={"username": "roaming", "password": PASSWORD})
+        s = desk_stream(world, {"Authorization": f"Bearer {r.json()['token']}"}, base=b)
+        monkeypatch.setenv("TIER0_REDIS_URL", REDIS)
+        assert main(["--home", str(tmp_path), "agents", "disable", "roaming"]) == 0
+        s.wait_end(3)
         assert s.events[-1] == {"event": "bye", "data": '{"reason": "revoked"}'}, s.events
     for e in engines:
         e.close()
