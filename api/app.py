@@ -61,6 +61,7 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
 
         services.conversations.listeners.append(wake)
         services.handoff.subscribe(live.desk_event)
+        services.agents.revocations.append(live.revoke)  # sign-out, disabled, password changed: streams end
         hooks = _webhooks(eng)
         app.state.webhooks = hooks
         background = Background(eng, settings, webhooks=hooks,
@@ -75,6 +76,7 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
                 services.handoff.outbox.remove(hooks.enqueue)
             services.conversations.listeners.remove(wake)
             services.handoff.listeners.remove(live.desk_event)
+            services.agents.revocations.remove(live.revoke)
             if bus is not None:
                 bus.stop()
             if engine is None:  # the app built it: it closes it

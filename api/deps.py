@@ -2,20 +2,25 @@
 
     Engine          the running conversation engine (503 while tier0 starts)
     CustomerToken   the bearer token of the widget's conversation (checked against the conversation by the route)
-    CurrentAgent    a signed-in desk account (bearer token, or ``?access_token=`` for event streams)
-    Lead / Admin    a signed-in account with at least that role
+    SignedInAgent   a signed-in desk account (``Authorization: Bearer``; never a token in the URL), even one that
+                    must still change its password (/me, the password change)
+    CurrentAgent    a signed-in desk account that has no password to change (403 password_change_required)
+    Lead / Admin    a CurrentAgent with at least that role
+
+Event streams, which a browser opens without headers, take a stream ticket instead (tier0.stream_tickets).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Request
 from typing_extensions import Annotated
 
 from bot.engine import ConversationEngine  # light: Rasa loads inside a turn, not at import
 from handoff.agents import AgentView
-from tier0.errors import Forbidden, NotReady
+from tier0.errors import Forbidden, NotReady, PasswordChangeRequired, Unauthorized
+from tier0.stream_tickets import StreamTickets
 from tier0.vocab import Role
 
 
@@ -37,12 +42,37 @@ def _customer_token(authorization: Optional[str] = Header(None)) -> Optional[str
     return bearer(authorization)
 
 
-def _current_agent(
+def refuse_token_in_url(request: Request, *names: str) -> None:
+    """A token in a query string ends up in logs, history and Referer headers: refused with a clear 401."""
+    for name in names:
+        if name in request.query_params:
+            raise Unauthorized(f"tokens are not accepted in the URL (?{name}=): send 'Authorization: Bearer <token>'"
+                               " (event streams: ?ticket= from POST …/stream-ticket)")
+
+
+def usable(agent: AgentView) -> AgentView:
+    """``agent``, unless their password must be changed first (403 ``password_change_required``)."""
+    if agent.must_change_password:
+        raise PasswordChangeRequired("change your password first: POST /api/desk/password")
+    return agent
+
+
+def stream_tickets(engine: ConversationEngine) -> StreamTickets:
+    s = engine.services
+    return StreamTickets(s.db, s.clock, s.settings.stream_ticket_seconds)
+
+
+def _signed_in_agent(
+    request: Request,
     engine: ConversationEngine = Depends(_engine),
     authorization: Optional[str] = Header(None),
-    access_token: Optional[str] = Query(None, description="for EventSource, which cannot send headers"),
 ) -> AgentView:
-    return engine.services.agents.authenticate(bearer(authorization) or access_token)
+    refuse_token_in_url(request, "access_token")
+    return engine.services.agents.authenticate(bearer(authorization))
+
+
+def _current_agent(agent: AgentView = Depends(_signed_in_agent)) -> AgentView:
+    return usable(agent)
 
 
 def _role(role: Role) -> Callable[..., Any]:
@@ -56,6 +86,7 @@ def _role(role: Role) -> Callable[..., Any]:
 
 Engine = Annotated[ConversationEngine, Depends(_engine)]
 CustomerToken = Annotated[Optional[str], Depends(_customer_token)]
+SignedInAgent = Annotated[AgentView, Depends(_signed_in_agent)]
 CurrentAgent = Annotated[AgentView, Depends(_current_agent)]
 Lead = Annotated[AgentView, Depends(_role(Role.LEAD))]
 Admin = Annotated[AgentView, Depends(_role(Role.ADMIN))]

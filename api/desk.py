@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, List, Optional
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -15,7 +16,17 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import limits
-from api.deps import Admin, CurrentAgent, Engine, Lead, bearer
+from api.deps import (
+    Admin,
+    CurrentAgent,
+    Engine,
+    Lead,
+    SignedInAgent,
+    bearer,
+    refuse_token_in_url,
+    stream_tickets,
+    usable,
+)
 from api.live import sse
 from api.schemas import (
     AgentAccountOut,
@@ -30,17 +41,21 @@ from api.schemas import (
     LoginOut,
     NewAgent,
     NoteBody,
+    PasswordChange,
     QueueOut,
     SlaRunOut,
+    StreamTicketOut,
     TextBody,
     Ticket,
     TicketDetail,
     TicketEvents,
     TicketMessages,
 )
+from handoff.agents import session_key
 from handoff.views import MAX_TICKET_PAGE, TICKET_PAGE
 from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
-from tier0.errors import InvalidInput, NotFound
+from tier0.errors import InvalidInput, NotFound, Unauthorized
+from tier0.stream_tickets import DESK
 from tier0.vocab import DeliveryStatus, Priority, TicketStatus
 
 log = logging.getLogger("tier0.http")
@@ -51,7 +66,8 @@ TICKET_FILTERS = "^(open|" + "|".join(TicketStatus.values()) + ")$"
 
 @router.post("/login", response_model=LoginOut, dependencies=limits.LOGIN)
 def login(body: Login, engine: Engine) -> Any:
-    """Sign in; returns a bearer token that expires (sliding while used)."""
+    """Sign in; returns a bearer token that expires (sliding while used, and at the latest TIER0_SESSION_MAX_HOURS
+    after sign-in). ``agent.must_change_password``: change it first (POST /api/desk/password)."""
     token, expires, agent = engine.services.agents.login(body.username, body.password)
     return {"token": token, "expires_at": expires.isoformat() + "Z", "agent": agent.as_dict()}
 
@@ -62,8 +78,26 @@ def logout(engine: Engine, authorization: Optional[str] = Header(None)) -> None:
 
 
 @router.get("/me", response_model=AgentOut)
-def me(agent: CurrentAgent) -> Any:
+def me(agent: SignedInAgent) -> Any:
     return agent.as_dict()
+
+
+@router.post("/password", response_model=LoginOut)
+def change_password(body: PasswordChange, engine: Engine, _agent: SignedInAgent,
+                    authorization: Optional[str] = Header(None)) -> Any:
+    """Change your own password (the current one is checked). Every session of yours ends, open streams included;
+    the response is a new session. The first admin must do this before any other desk route answers."""
+    token, expires, agent = engine.services.agents.change_password(
+        bearer(authorization), body.old_password, body.new_password)
+    return {"token": token, "expires_at": expires.isoformat() + "Z", "agent": agent.as_dict()}
+
+
+@router.post("/stream-ticket", response_model=StreamTicketOut)
+def desk_stream_ticket(engine: Engine, _agent: CurrentAgent, authorization: Optional[str] = Header(None)) -> Any:
+    """A ticket for opening GET /api/desk/stream?ticket=… (EventSource cannot send the Authorization header): valid
+    once, for TIER0_STREAM_TICKET_SECONDS, bound to this session. A reconnecting page asks for a new one."""
+    ticket, expires = stream_tickets(engine).issue(DESK, str(session_key(bearer(authorization))))
+    return {"ticket": ticket, "expires_at": expires.isoformat() + "Z"}
 
 
 @router.get("/queues", response_model=List[QueueOut])
@@ -176,28 +210,58 @@ def flag(reference: str, body: FlagBody, engine: Engine, agent: CurrentAgent) ->
     return engine.services.handoff.flag_answer(reference, agent, body.message_id, body.note)
 
 
+STREAM_KEEPALIVE_S = 5.0  # a comment line this often; the session is checked again then (a CLI change)
+STREAM_RECHECK_S = 1.0  # before delivering an event, the session is checked if not in the last second
+
+
 @router.get("/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "ticket events"}})
-async def desk_stream(request: Request, engine: Engine, agent: CurrentAgent) -> StreamingResponse:
-    """Server-sent events: every change to a ticket in your queues (``event: ticket``), from any worker."""
+async def desk_stream(
+    request: Request,
+    engine: Engine,
+    ticket: Optional[str] = Query(None, max_length=200, description="from POST /api/desk/stream-ticket (EventSource)"),
+    authorization: Optional[str] = Header(None),
+) -> StreamingResponse:
+    """Server-sent events: every change to a ticket in your queues (``event: ticket``), from any worker. Opened
+    with ``?ticket=`` (browsers) or the Authorization header. It ends at once (``event: bye``) when the session
+    ends: sign-out, account disabled, password changed, expiry."""
+    refuse_token_in_url(request, "access_token")
+    agents = engine.services.agents
+    if ticket is not None:
+        session = await run_in_threadpool(stream_tickets(engine).redeem, DESK, ticket)
+    elif bearer(authorization):
+        session = str(session_key(bearer(authorization)))
+    else:
+        raise Unauthorized("open the stream with ?ticket= from POST /api/desk/stream-ticket, or send "
+                           "'Authorization: Bearer <token>'")
+    agent = usable(await run_in_threadpool(agents.authenticate_session, session))
     hub = request.app.state.live
-    sub = hub.desk_subscribe(agent)
-    token = bearer(request.headers.get("authorization")) or request.query_params.get("access_token")
+    sub = hub.desk_subscribe(agent, session)
 
     async def gen():
+        checked = time.monotonic()
+        reason = "disconnected"
         try:
             yield sse("hello", agent.as_dict())
             while not await request.is_disconnected():
                 try:
-                    item = await asyncio.wait_for(sub[1].get(), 15)
-                    yield sse("ticket", item, item["event"]["id"])
+                    item = await asyncio.wait_for(sub.queue.get(), STREAM_KEEPALIVE_S)
                 except asyncio.TimeoutError:
-                    await run_in_threadpool(engine.services.agents.authenticate, token)  # session still valid?
-                    yield ": keep-alive\n\n"
-        except Exception as e:  # noqa: BLE001 - an expired session ends the stream
-            log.info("desk.stream_closed reason=%s", type(e).__name__)
+                    item = False
+                if item is None:  # revoked (sign-out, disabled, password changed), here or in another worker
+                    reason = "revoked"
+                    break
+                if item is False or time.monotonic() - checked >= STREAM_RECHECK_S:
+                    await run_in_threadpool(agents.authenticate_session, session)  # still valid?
+                    checked = time.monotonic()
+                yield ": keep-alive\n\n" if item is False else sse("ticket", item, item["event"]["id"])
+        except Unauthorized:  # expired, or revoked while the revocation did not reach this worker
+            reason = "session_ended"
         finally:
             hub.desk_unsubscribe(sub)
+            log.info("desk.stream_ended username=%s reason=%s", agent.username, reason)
+        if reason != "disconnected":
+            yield sse("bye", {"reason": reason})  # EventSource reconnects with a used ticket: refused, then signs out
 
     return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

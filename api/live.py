@@ -4,6 +4,10 @@ Services run in worker threads; :class:`LiveHub` wakes the asyncio streams from 
 (``TIER0_REDIS_URL`` set) a :class:`RedisBus` carries each wake-up and ticket event to the other workers over Redis
 pub/sub, so an agent's reply stored by worker A reaches the chat page streamed by worker B at once. Chat streams also
 re-read the database every second, so a lost pub/sub message (Redis restarting) delays a message, never loses it.
+
+An agent who signs out, is disabled or changes their password loses their open desk streams at once
+(:meth:`LiveHub.revoke`, also carried by the bus to the other workers); each stream also re-checks its session in the
+database (a revocation lost on the bus, a session that simply expired).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ class LiveHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: Dict[str, Set[Tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
-        self._desk: Set[Tuple[asyncio.AbstractEventLoop, asyncio.Queue, Any]] = set()
+        self._desk: Set[DeskSubscription] = set()
         self.bus: Optional["RedisBus"] = None  # set when several workers share Redis
 
     # -- conversations ----------------------------------------------------------------------------------------
@@ -60,9 +64,10 @@ class LiveHub:
                         self._waiters.pop(topic, None)
 
     # -- the desk -----------------------------------------------------------------------------------------------
-    def desk_subscribe(self, agent) -> Tuple[asyncio.AbstractEventLoop, asyncio.Queue, Any]:
-        sub: Tuple[asyncio.AbstractEventLoop, asyncio.Queue, Any] = (
-            asyncio.get_running_loop(), asyncio.Queue(maxsize=1000), agent)
+    def desk_subscribe(self, agent, session: Optional[str] = None) -> "DeskSubscription":
+        """A desk stream of ``agent``'s, opened with the session ``session`` (its key, handoff.agents.session_key):
+        its queue receives ticket events, and None when the session is revoked."""
+        sub = DeskSubscription(asyncio.get_running_loop(), asyncio.Queue(maxsize=1000), agent, session)
         with self._lock:
             self._desk.add(sub)
         return sub
@@ -83,13 +88,30 @@ class LiveHub:
         event, ticket = payload["event"], payload["ticket"]
         with self._lock:
             subs = list(self._desk)
-        for loop, queue, agent in subs:
+        for sub in subs:
+            agent = sub.agent
             if agent.can_see_queue(ticket["queue"]) or agent.can_see_queue(event.get("data", {}).get("from_queue", "")):
                 try:
-                    loop.call_soon_threadsafe(_put, queue, payload)
+                    sub.loop.call_soon_threadsafe(_put, sub.queue, payload)
                 except RuntimeError:
                     pass
 
+    def revoke(self, username: str, session: Optional[str] = None) -> None:
+        """AgentDirectory listener: end ``username``'s desk streams opened with ``session`` (all of theirs when
+        None), in this worker and, through the bus, in the others."""
+        self._end_streams(username, session)
+        if self.bus is not None:
+            self.bus.publish({"kind": "revoke", "username": username, "session": session})
+
+    def _end_streams(self, username: str, session: Optional[str]) -> None:
+        with self._lock:
+            subs = [s for s in self._desk
+                    if s.agent.username == username and (session is None or s.session == session)]
+        for sub in subs:
+            try:
+                sub.loop.call_soon_threadsafe(_end, sub.queue)
+            except RuntimeError:
+                pass
 
     def deliver(self, message: Dict[str, Any]) -> None:
         """A message another worker published (see :class:`RedisBus`)."""
@@ -97,6 +119,18 @@ class LiveHub:
             self._wake(str(message["topic"]))
         elif message.get("kind") == "desk":
             self._fan_out(message["payload"])
+        elif message.get("kind") == "revoke":
+            self._end_streams(str(message["username"]), message.get("session"))
+
+
+class DeskSubscription:
+    """One open desk stream: where its events go (``queue``, on ``loop``), whose it is, and which session opened
+    it. Compared by identity."""
+
+    __slots__ = ("loop", "queue", "agent", "session")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, agent: Any, session: Optional[str]):
+        self.loop, self.queue, self.agent, self.session = loop, queue, agent, session
 
 
 class RedisBus:
@@ -166,6 +200,13 @@ class RedisBus:
 def _put(queue: asyncio.Queue, item: Any) -> None:
     if not queue.full():
         queue.put_nowait(item)
+
+
+def _end(queue: asyncio.Queue) -> None:
+    """Tell the stream reading ``queue`` to end (None), even when the queue is full."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(None)
 
 
 def sse(event: str, data: Any, event_id: Any = None) -> str:

@@ -170,6 +170,7 @@ class AgentOut(BaseModel):
     display_name: Optional[str]
     role: Role
     queues: List[str]
+    must_change_password: bool = Field(False, description="true: only /me, logout and the password change answer")
 
 
 class AgentAccountOut(AgentOut):
@@ -181,6 +182,16 @@ class LoginOut(BaseModel):
     token: str
     expires_at: str
     agent: AgentOut
+
+
+class PasswordChange(BaseModel):
+    old_password: constr(strict=True, min_length=1, max_length=1000)  # type: ignore[valid-type]
+    new_password: constr(strict=True, min_length=10, max_length=1000)  # type: ignore[valid-type]
+
+
+class StreamTicketOut(BaseModel):
+    ticket: str = Field(..., description="open the event stream with ?ticket=<ticket>: once, before expires_at")
+    expires_at: str
 
 
 class TextBody(BaseModel):

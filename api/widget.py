@@ -1,6 +1,8 @@
 """The customer's widget: open a conversation, send turns, read and stream the transcript, read a cited article.
 
-The caller is whoever holds the conversation's token (returned once, when the conversation opens).
+The caller is whoever holds the conversation's token (returned once, when the conversation opens), sent as
+``Authorization: Bearer``; the token expires after TIER0_CUSTOMER_TOKEN_HOURS without use (401 ``token_expired``:
+start a new conversation). The event stream, which a browser opens without headers, takes a stream ticket.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import limits
-from api.deps import CustomerToken, Engine
+from api.deps import CustomerToken, Engine, refuse_token_in_url, stream_tickets
 from api.live import sse
 from api.schemas import (
     ArticleOut,
@@ -25,12 +27,14 @@ from api.schemas import (
     PublicTicket,
     SendMessage,
     StartConversation,
+    StreamTicketOut,
     Transcript,
     TurnOut,
 )
 from tier0 import identity
 from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
-from tier0.errors import InvalidInput, NotFound
+from tier0.errors import Forbidden, InvalidInput, NotFound
+from tier0.stream_tickets import CONVERSATION
 from tier0.vocab import ArticleStatus, Channel
 
 router = APIRouter(prefix="/api", tags=["widget"])
@@ -127,6 +131,15 @@ def resume_from(last_event_id: Optional[str], after: int) -> int:
     return int(value)
 
 
+@router.post("/conversations/{conversation_id}/stream-ticket", response_model=StreamTicketOut)
+def conversation_stream_ticket(conversation_id: str, engine: Engine, token: CustomerToken) -> Any:
+    """A ticket for opening this conversation's event stream (``?ticket=``; EventSource cannot send the
+    Authorization header): valid once, for TIER0_STREAM_TICKET_SECONDS. A reconnecting page asks for a new one."""
+    engine.services.conversations.authorize(conversation_id, token)
+    ticket, expires = stream_tickets(engine).issue(CONVERSATION, conversation_id)
+    return {"ticket": ticket, "expires_at": expires.isoformat() + "Z"}
+
+
 @router.get("/conversations/{conversation_id}/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "message and status events"}},
             dependencies=limits.STREAM)
@@ -136,12 +149,19 @@ async def stream_transcript(
     engine: Engine,
     authorization: CustomerToken,
     after: int = Query(0, ge=0, le=MAX_ROW_ID, description="only messages with a larger id"),
-    token: Optional[str] = Query(None, description="the customer token (EventSource cannot send headers)"),
+    ticket: Optional[str] = Query(None, max_length=200, description="from POST …/stream-ticket (EventSource)"),
 ) -> StreamingResponse:
     """Server-sent events: each new message of the conversation (``event: message``) as soon as it is stored, by
-    whichever worker stored it — an agent's reply reaches the open chat page at once."""
+    whichever worker stored it — an agent's reply reaches the open chat page at once. Opened with ``?ticket=``
+    (browsers) or the Authorization header."""
+    refuse_token_in_url(request, "token", "access_token")
     store = engine.services.conversations
-    await run_in_threadpool(store.authorize, conversation_id, authorization or token)
+    if ticket is not None:
+        subject = await run_in_threadpool(stream_tickets(engine).redeem, CONVERSATION, ticket)
+        if subject != conversation_id:
+            raise Forbidden("this stream ticket is for another conversation")
+    else:
+        await run_in_threadpool(store.authorize, conversation_id, authorization)
     hub = request.app.state.live
     last_id = resume_from(request.headers.get("last-event-id"), after)
 

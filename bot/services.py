@@ -93,7 +93,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     clock = clock or SystemClock()
     db = Database(settings.db_url)
     db.migrate()
-    conversations = ConversationStore(db)
+    conversations = ConversationStore(db, token_hours=settings.customer_token_hours, clock=clock)
     kb = KnowledgeBase(db)
     if import_sample and kb.count() == 0 and settings.sample_kb.is_dir():
         report = kb.import_folder(settings.sample_kb)
@@ -129,7 +129,8 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     with every_core(settings.torch_threads):  # the first start embeds the whole KB; nothing is served yet
         sync_index()
     kb.on_change(sync_index)
-    agents = AgentDirectory(db, desk_config.queues_of, clock, session_hours=settings.session_hours)
+    agents = AgentDirectory(db, desk_config.queues_of, clock, session_hours=settings.session_hours,
+                            session_max_hours=settings.session_max_hours)
     agents.ensure_admin(settings.home / "initial-admin-password")
     desk = HandoffService(db, conversations, desk_config, clock, agents, reply_address=settings.reply_address)
     policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)

@@ -277,7 +277,14 @@ def _agents(args):
     cfg = load_config(settings.desk_config)
     db = Database(settings.db_url)
     db.create_all()
-    return AgentDirectory(db, cfg.queues_of)
+    agents = AgentDirectory(db, cfg.queues_of)
+    if settings.redis_url:  # the servers end the open desk streams of a disabled agent at once, not at their re-check
+        from api.live import LiveHub, RedisBus
+
+        hub = LiveHub()
+        hub.bus = RedisBus(settings.redis_url, hub)
+        agents.revocations.append(hub.revoke)
+    return agents
 
 
 def _read_password(args) -> str:

@@ -1,8 +1,13 @@
 """Desk accounts: agents, team leads and admins; sign-in sessions with expiry; presence.
 
 Passwords are hashed with Argon2id (``argon2-cffi``); session tokens are random, stored as SHA-256 hashes, and
-expire (default 12 hours, sliding while used). Which queues an agent works is the desk configuration's business
-(``queues.<name>.members``); roles are stored here:
+expire: after TIER0_SESSION_HOURS without use (sliding while used), and at the latest TIER0_SESSION_MAX_HOURS after
+sign-in, however used. Signing out, disabling an account or changing its password ends its sessions and tells the
+:attr:`AgentDirectory.revocations` listeners (the live hub closes the open desk streams, in every worker). The first
+admin's password is written to a file of mode 600 and must be changed at first sign-in (then the file is removed).
+
+Which queues an agent works is the desk configuration's business (``queues.<name>.members``); roles are stored
+here:
 
   - agent  works the tickets of the queues they are a member of;
   - lead   sees and works every queue, and may take over a ticket another agent owns;
@@ -14,9 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from argon2 import PasswordHasher
@@ -48,6 +55,8 @@ class AgentAccount(Base):
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(DateTime, nullable=False)
     last_seen_at = Column(DateTime, nullable=True)
+    # the first admin's generated password: every desk route but /me, logout and the password change refuses (403)
+    must_change_password = Column(Boolean, nullable=False, default=False, server_default="0")
 
 
 class AgentSession(Base):
@@ -65,6 +74,7 @@ class AgentView:
     display_name: str
     role: str
     queues: Tuple[str, ...]
+    must_change_password: bool = False
 
     @property
     def sees_all(self) -> bool:
@@ -75,11 +85,20 @@ class AgentView:
 
     def as_dict(self) -> dict:
         return {"username": self.username, "display_name": self.display_name, "role": self.role,
-                "queues": list(self.queues)}
+                "queues": list(self.queues), "must_change_password": self.must_change_password}
 
 
 def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_key(token: Optional[str]) -> Optional[str]:
+    """How a session is named without its token (its stored hash): stream tickets and revocations carry this."""
+    return _sha(token) if token else None
+
+
+# Called with (username, session key or None for all of that agent's sessions) after sessions end.
+Revocation = Callable[[str, Optional[str]], None]
 
 
 def validate_password(password: str) -> str:
@@ -97,14 +116,33 @@ class AgentDirectory:
         queues_of: Callable[[str], Sequence[str]],
         clock: Optional[Clock] = None,
         session_hours: float = 12.0,
+        session_max_hours: float = 24.0,
     ):
         self.db = db
         self.queues_of = queues_of
         self.clock = clock or SystemClock()
         self.session_ttl = dt.timedelta(hours=session_hours)
+        self.session_max = dt.timedelta(hours=session_max_hours)
+        self.revocations: List[Revocation] = []
+        self.initial_password_file: Optional[Path] = None  # set by ensure_admin; removed once that password changes
 
     def _view(self, a: AgentAccount) -> AgentView:
-        return AgentView(a.username, a.display_name, a.role, tuple(self.queues_of(a.username)))
+        return AgentView(a.username, a.display_name, a.role, tuple(self.queues_of(a.username)),
+                         bool(a.must_change_password))
+
+    def _revoked(self, username: str, session: Optional[str] = None) -> None:
+        for fn in list(self.revocations):
+            try:
+                fn(username, session)
+            except Exception:  # noqa: BLE001 - the sessions are gone from the database whatever a listener does
+                log.exception("desk.revocation_listener_failed username=%s", username)
+
+    def _password_changed(self, was_forced: bool) -> None:
+        """The generated first password no longer works once changed: its file goes."""
+        f = self.initial_password_file
+        if was_forced and f is not None and f.exists():
+            f.unlink(missing_ok=True)
+            log.warning("desk.initial_password_file_removed path=%s", f)
 
     # -- accounts ----------------------------------------------------------------------------------------
     def create(
@@ -149,11 +187,41 @@ class AgentDirectory:
             ]
 
     def set_password(self, username: str, password: str) -> None:
+        """An admin's (or the command line's) reset: the agent's sessions end. A forced change stays forced."""
         validate_password(password)
         with self.db.session() as s:
             a = self._get(s, username)
             a.password_hash = _hasher.hash(password)
             s.execute(AgentSession.__table__.delete().where(AgentSession.agent_id == a.id))
+            forced = bool(a.must_change_password)
+        self._password_changed(forced)
+        self._revoked(username)
+
+    def change_password(self, token: Optional[str], old: str, new: str) -> Tuple[str, dt.datetime, AgentView]:
+        """The signed-in agent changes their own password (``old`` checked): every session of theirs ends, the
+        forced change is done, and a new session is returned as from :meth:`login`."""
+        agent = self.authenticate(token)
+        validate_password(new)
+        if new == old:
+            raise InvalidInput("the new password must differ from the old one")
+        with self.db.session() as s:
+            a = self._get(s, agent.username)
+            ok = False
+            try:
+                ok = _hasher.verify(a.password_hash, old or "")
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                pass
+            if not ok:
+                log.warning("desk.password_change_refused username=%s", a.username)
+                raise InvalidInput("the current password is wrong")
+            a.password_hash = _hasher.hash(new)
+            s.execute(AgentSession.__table__.delete().where(AgentSession.agent_id == a.id))
+            forced = bool(a.must_change_password)
+            a.must_change_password = False
+            log.warning("desk.password_changed username=%s", a.username)
+        self._password_changed(forced)
+        self._revoked(agent.username)
+        return self._open_session(agent.username)
 
     def set_active(self, username: str, active: bool) -> None:
         with self.db.session() as s:
@@ -161,6 +229,8 @@ class AgentDirectory:
             a.active = active
             if not active:
                 s.execute(AgentSession.__table__.delete().where(AgentSession.agent_id == a.id))
+        if not active:
+            self._revoked(username)
 
     def _get(self, s, username: str) -> AgentAccount:
         a = s.execute(select(AgentAccount).where(AgentAccount.username == username)).scalars().first()
@@ -187,22 +257,38 @@ class AgentDirectory:
                 raise Unauthorized("wrong username or password")
             if _hasher.check_needs_rehash(a.password_hash):
                 a.password_hash = _hasher.hash(password)
-            now = self.clock.now()
-            token = secrets.token_urlsafe(32)
-            expires = now + self.session_ttl
+        log.info("desk.login username=%s", username)
+        return self._open_session(username)
+
+    def _open_session(self, username: str) -> Tuple[str, dt.datetime, AgentView]:
+        now = self.clock.now()
+        token = secrets.token_urlsafe(32)
+        expires = min(now + self.session_ttl, now + self.session_max)
+        with self.db.session() as s:
+            a = self._get(s, username)
             s.add(AgentSession(token_hash=_sha(token), agent_id=a.id, created_at=now, expires_at=expires))
             a.last_seen_at = now
             s.flush()
-            log.info("desk.login username=%s", username)
             return token, expires, self._view(a)
 
     def authenticate(self, token: Optional[str]) -> AgentView:
         """The agent behind a session token; refreshes presence and slides the expiry."""
         if not token:
             raise Unauthorized("sign in first: send 'Authorization: Bearer <token>' from POST /api/desk/login")
+        return self.authenticate_session(_sha(token))
+
+    def authenticate_session(self, key: Optional[str]) -> AgentView:
+        """The agent behind a session named by its :func:`session_key`: refused once idle too long, past its
+        absolute lifetime, or when the account is disabled; a use refreshes presence and slides the idle expiry
+        (never past the absolute lifetime), written at most every 30 s."""
+        if not key:
+            raise Unauthorized("sign in first: send 'Authorization: Bearer <token>' from POST /api/desk/login")
         now = self.clock.now()
         with self.db.session() as s:
-            sess = s.get(AgentSession, _sha(token))
+            sess = s.get(AgentSession, key)
+            ends = sess.created_at + self.session_max if sess is not None else now
+            if sess is not None and ends <= now:
+                raise Unauthorized("session reached its maximum lifetime; sign in again")
             if sess is None or sess.expires_at <= now:
                 raise Unauthorized("session expired or unknown; sign in again")
             a = s.get(AgentAccount, sess.agent_id)
@@ -210,19 +296,23 @@ class AgentDirectory:
                 raise Unauthorized("this account is disabled")
             if a.last_seen_at is None or now - a.last_seen_at > dt.timedelta(seconds=30):
                 a.last_seen_at = now
-                sess.expires_at = max(sess.expires_at, now + self.session_ttl)
+                sess.expires_at = min(max(sess.expires_at, now + self.session_ttl), ends)
             return self._view(a)
 
     def logout(self, token: Optional[str]) -> None:
         if not token:
             return
+        username = None
         with self.db.session() as s:
             sess = s.get(AgentSession, _sha(token))
             if sess is not None:
                 a = s.get(AgentAccount, sess.agent_id)
                 if a is not None:
                     a.last_seen_at = None  # offline at once
+                    username = a.username
                 s.delete(sess)
+        if username is not None:
+            self._revoked(username, _sha(token))
 
     def online(self, usernames: Sequence[str], now: Optional[dt.datetime] = None) -> List[str]:
         """Which of ``usernames`` are signed in and were seen in the last few minutes."""
@@ -244,13 +334,26 @@ class AgentDirectory:
             return sorted(rows)
 
     def ensure_admin(self, password_file) -> Optional[str]:
-        """On an empty desk, create ``admin`` with a random password written (mode 600) to ``password_file``."""
+        """On an empty desk, create ``admin`` with a random password written to ``password_file``, which is created
+        with mode 600 (never readable by others, not even for a moment); the account must change it at first
+        sign-in, and the file is removed then."""
+        password_file = Path(password_file)
+        self.initial_password_file = password_file
         if self.count():
             return None
         password = secrets.token_urlsafe(12)
-        self.create("admin", password, role=Role.ADMIN.value, display_name="Administrator")
         password_file.parent.mkdir(parents=True, exist_ok=True)
-        password_file.write_text(password + "\n", encoding="utf-8")
-        password_file.chmod(0o600)
-        log.warning("desk.admin_created username=admin password_file=%s", password_file)
+        password_file.unlink(missing_ok=True)  # a stale file keeps its old mode: create anew
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(password + "\n")
+        try:
+            self.create("admin", password, role=Role.ADMIN.value, display_name="Administrator")
+            with self.db.session() as s:
+                self._get(s, "admin").must_change_password = True
+        except BaseException:
+            password_file.unlink(missing_ok=True)
+            raise
+        log.warning("desk.admin_created username=admin password_file=%s (change the password at first sign-in)",
+                    password_file)
         return password

@@ -122,6 +122,18 @@ def postgres_database(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
+def change_first_admin_password(client, home: Path, new_password: str = "the admin's own password") -> dict:
+    """Sign in as the first admin with the generated password of ``home``'s file and change it, as tier0 forces at
+    first sign-in; returns the Authorization header of the new session. ``client``: a TestClient or httpx.Client."""
+    generated = (home / "initial-admin-password").read_text().strip()
+    r = client.post("/api/desk/login", json={"username": "admin", "password": generated})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/desk/password", headers={"Authorization": f"Bearer {r.json()['token']}"},
+                    json={"old_password": generated, "new_password": new_password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
 def seed_index(engine, target: Path) -> Path:
     """Start the index folder ``target`` from the session engine's (the sample KB, embedded and calibrated once per
     session): an engine built on the same KB and settings then loads its calibration instead of fitting it again

@@ -172,6 +172,14 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 1")
         return v
     # sessions and tokens: lifetimes, stream tickets, the first admin's password
+    # Absolute lifetime of an agent's sign-in session (hours since sign-in): refused after it, however recently used
+    # (the idle expiry, TIER0_SESSION_HOURS, slides within it). Default 24.
+    session_max_hours: float = 24.0
+    # A customer token expires after this many hours without use (sliding: each authorized use extends it, written
+    # at most every few minutes); then the widget starts a new conversation. Default 72 (3 days).
+    customer_token_hours: float = 72.0
+    # Stream tickets (what EventSource sends instead of a bearer token): valid this many seconds, once. Default 60.
+    stream_ticket_seconds: float = 60.0
     # feedback: how customers' votes count for the calibration
     # webhooks and atomic writes: delivery time limit, fairness, purge
     # The whole time one webhook delivery attempt may take (seconds: connect, send, the answer's status and headers);

@@ -11,6 +11,7 @@ A conversation is owned by the bot until it is handed off; from then on the bot 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -19,11 +20,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Dict, FrozenSet, List, Optional, Tuple
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Session
 
+from tier0.clock import Clock
 from tier0.db import Base, Database, after_commit, utcnow
-from tier0.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tier0.errors import Conflict, Forbidden, InvalidInput, NotFound, TokenExpired
 from tier0.vocab import MAX_MESSAGE_CHARS, Channel, Ownership, Sender
 
 CHANNELS = Channel.values()
@@ -66,6 +68,9 @@ class Conversation(Base):
 
     id = Column(String(32), primary_key=True)
     token_hash = Column(String(64), nullable=False)
+    # the customer token is refused from then on; each use moves it TIER0_CUSTOMER_TOKEN_HOURS ahead (None: a
+    # conversation from before expiry existed, counted from updated_at)
+    token_expires_at = Column(DateTime, nullable=True)
     channel = Column(String(16), nullable=False, default=Channel.WEB.value)
     language = Column(String(8), nullable=True)
     customer = Column(JSON, nullable=False, default=dict)
@@ -117,11 +122,18 @@ def message_dict(m: Message) -> Dict[str, Any]:
     }
 
 
-class ConversationStore:
-    """Creates conversations, checks their tokens and keeps their transcript."""
+# A customer token's expiry is written again only when it moved this much: not one write per turn.
+TOKEN_RENEWAL = dt.timedelta(minutes=5)
 
-    def __init__(self, db: Database):
+
+class ConversationStore:
+    """Creates conversations, checks their tokens (which expire unless used: ``token_hours``) and keeps their
+    transcript."""
+
+    def __init__(self, db: Database, token_hours: float = 72.0, clock: Optional[Clock] = None):
         self.db = db
+        self.token_ttl = dt.timedelta(hours=token_hours)
+        self.now: Callable[[], dt.datetime] = clock.now if clock is not None else utcnow
         # Called with (conversation_id, message) after a message is stored: live pages wake on it.
         self.listeners: List[Callable[[str, Dict[str, Any]], None]] = []
 
@@ -141,6 +153,7 @@ class ConversationStore:
             channel=Channel(channel).value,
             language=language,
             customer=dict(customer or {}),
+            token_expires_at=self.now() + self.token_ttl,
         )
         with self.db.session() as s:
             s.add(conv)
@@ -163,11 +176,20 @@ class ConversationStore:
             return ConversationView.of(self._get(s, conversation_id))
 
     def authorize(self, conversation_id: str, token: Optional[str]) -> ConversationView:
-        """Return the conversation if ``token`` is its customer token, else raise Forbidden/NotFound."""
+        """Return the conversation if ``token`` is its customer token, else raise Forbidden/NotFound; TokenExpired
+        (401 ``token_expired``) when it went unused too long. A use moves the expiry ahead (written at most every
+        :data:`TOKEN_RENEWAL`, without touching ``updated_at``)."""
         with self.db.session() as s:
             conv = self._get(s, conversation_id)
             if not token or not hmac.compare_digest(conv.token_hash, _hash_token(token)):
                 raise Forbidden("this conversation belongs to another customer token")
+            now = self.now()
+            expires = conv.token_expires_at or conv.updated_at + self.token_ttl
+            if expires <= now:
+                raise TokenExpired("this conversation's token has expired: start a new conversation")
+            if now + self.token_ttl - expires >= TOKEN_RENEWAL:
+                s.execute(update(Conversation).where(Conversation.id == conversation_id)
+                          .values(token_expires_at=now + self.token_ttl, updated_at=Conversation.updated_at))
             return ConversationView.of(conv)
 
     def add_message(

@@ -4,8 +4,10 @@
     ├── InvalidInput                the caller sent something malformed            -> HTTP 422
     │   └── ArticleFormatError      a Markdown article could not be parsed (file, line)
     ├── Unauthorized                no valid sign-in (desk routes)                 -> HTTP 401
+    │   └── TokenExpired            a customer token unused for too long           -> HTTP 401 token_expired
     ├── NotFound                    the thing asked for does not exist             -> HTTP 404
     ├── Forbidden                   the caller may not see or do this              -> HTTP 403
+    │   └── PasswordChangeRequired  sign-in with a password that must be changed   -> HTTP 403 password_change_required
     ├── Conflict                    the request clashes with the current state     -> HTTP 409
     ├── RateLimited                 over a limit; try again after ``retry_after`` s -> HTTP 429 + Retry-After
     └── NotReady                    a component is not loaded / trained yet        -> HTTP 503
@@ -49,6 +51,10 @@ class Unauthorized(Tier0Error, PermissionError):
     code = "unauthorized"
 
 
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+
+
 class NotFound(Tier0Error, LookupError):
     status_code = 404
     code = "not_found"
@@ -57,6 +63,10 @@ class NotFound(Tier0Error, LookupError):
 class Forbidden(Tier0Error, PermissionError):
     status_code = 403
     code = "forbidden"
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
 
 
 class Conflict(Tier0Error):

@@ -1,6 +1,7 @@
 // Minimal chat page for tier0: starts a conversation, sends messages, shows answers with their sources,
 // quick replies, and hand-off tickets. A server-sent event stream brings a person's replies the moment they are
-// sent (polling every 5 s only if the stream cannot be opened).
+// sent (polling every 5 s only if the stream cannot be opened). The customer token never goes in a URL: the stream
+// opens with a single-use ticket. A token unused for days expires: the page then starts a new conversation.
 (function () {
   "use strict";
   const log = document.getElementById("log");
@@ -10,6 +11,9 @@
   const langSel = document.getElementById("lang");
   const store = window.sessionStorage;
   let conv = JSON.parse(store.getItem("tier0.conv") || "null");
+  let stream = null;
+  let listening = 0;    // which opening of the stream is the current one
+  let retry = 1000;     // ms before reopening a dropped stream (doubles up to 30 s)
   let lastId = 0;
   const shown = new Set();
   const WHO = { en: { bot: "Assistant", agent: "Agent", system: "" }, fr: { bot: "Assistant", agent: "Conseiller", system: "" } };
@@ -79,8 +83,19 @@
     if (conv) opts.headers.Authorization = "Bearer " + conv.token;
     const r = await fetch(path, opts);
     const body = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : r.statusText);
+    if (!r.ok) {
+      if (r.status === 401 && body.error === "token_expired") forget();
+      const e = new Error(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : r.statusText);
+      e.code = body.error;
+      throw e;
+    }
     return body;
+  }
+
+  function forget() {
+    store.removeItem("tier0.conv"); conv = null;
+    listening++;
+    if (stream) { stream.close(); stream = null; }
   }
 
   async function ensureConversation() {
@@ -97,8 +112,13 @@
     if (!text) return;
     sendBtn.disabled = true;
     try {
-      await ensureConversation();
-      const turn = await api("/api/conversations/" + conv.id + "/messages", { method: "POST", body: JSON.stringify({ text }) });
+      const say = async () => {
+        await ensureConversation();
+        return api("/api/conversations/" + conv.id + "/messages", { method: "POST", body: JSON.stringify({ text }) });
+      };
+      let turn;
+      try { turn = await say(); }
+      catch (e) { if (e.code !== "token_expired") throw e; turn = await say(); }  // it expired: a new conversation
       await poll();  // shows the customer's message and the bot's reply in transcript order
       if (turn.ticket) document.body.dataset.ticket = turn.ticket.id;
     } catch (e) {
@@ -120,7 +140,7 @@
         more = t.more && lastId > before;
       }
     } catch (e) {
-      if (/another customer|not found/.test(e.message)) { store.removeItem("tier0.conv"); conv = null; }
+      if (e.code === "forbidden" || e.code === "not_found") forget();
     }
   }
 
@@ -130,17 +150,30 @@
     input.value = "";
     send(text);
   });
-  let stream = null;
   let fallback = null;
-  function listen() {
-    if (!conv || stream || !window.EventSource) { if (!window.EventSource && !fallback) fallback = setInterval(poll, 5000); return; }
-    const url = "/api/conversations/" + conv.id + "/stream?after=" + lastId + "&token=" + encodeURIComponent(conv.token);
-    stream = new EventSource(url);
-    stream.addEventListener("message", ev => render(JSON.parse(ev.data)));
-    stream.addEventListener("open", () => { document.body.dataset.live = "on"; if (fallback) { clearInterval(fallback); fallback = null; } });
-    stream.addEventListener("error", () => {
+  // Each (re)opening asks for a new stream ticket: a dropped stream is reopened by the page, not left to
+  // EventSource's own reconnection (its ticket is used: refused). Polling meanwhile.
+  async function listen() {
+    if (!conv || !window.EventSource) { if (!window.EventSource && !fallback) fallback = setInterval(poll, 5000); return; }
+    const gen = ++listening;
+    if (stream) { stream.close(); stream = null; }
+    const again = () => {
+      if (!fallback) fallback = setInterval(poll, 5000);
+      setTimeout(() => { if (gen === listening && conv) listen(); }, retry);
+      retry = Math.min(retry * 2, 30000);
+    };
+    let t;
+    try { t = await api("/api/conversations/" + conv.id + "/stream-ticket", { method: "POST" }); }
+    catch (e) { if (conv) again(); return; }
+    if (gen !== listening || !conv) return;
+    const s = stream = new EventSource("/api/conversations/" + conv.id + "/stream?after=" + lastId + "&ticket=" + encodeURIComponent(t.ticket));
+    s.addEventListener("message", ev => render(JSON.parse(ev.data)));
+    s.addEventListener("open", () => { document.body.dataset.live = "on"; retry = 1000; if (fallback) { clearInterval(fallback); fallback = null; } });
+    s.addEventListener("error", () => {
       document.body.dataset.live = "off";
-      if (!fallback) fallback = setInterval(poll, 5000);  // EventSource retries by itself; poll meanwhile
+      if (stream !== s) return;
+      s.close(); stream = null;
+      again();
     });
   }
   if (conv) poll().then(listen);

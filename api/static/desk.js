@@ -11,6 +11,8 @@
   let stream = null;
   const PAGE = 50;      // tickets per page of the queue
   let offset = 0;       // how many of the most urgent the page skips
+  let listening = 0;    // which opening of the stream is the current one
+  let retry = 1000;     // ms before reopening a dropped stream (doubles up to 30 s)
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -33,6 +35,7 @@
     if (r.status === 401 && path !== "/api/desk/login") { signOut(); throw new Error("signed out"); }
     if (r.status === 204) return null;
     const body = await r.json().catch(() => ({}));
+    if (r.status === 403 && body.error === "password_change_required") showChangePassword();
     if (!r.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || r.statusText));
     return opts.withHeaders ? { body, headers: r.headers } : body;
   }
@@ -54,8 +57,11 @@
   }
 
   // -- sign in ------------------------------------------------------------------------------------------------
-  function showSignin() { $("#signin").hidden = false; $("#app").hidden = true; $("#login-user").focus(); }
+  function showSignin() { $("#change-password").hidden = true; $("#signin").hidden = false; $("#app").hidden = true; $("#login-user").focus(); }
+  // the first admin's generated password: nothing else answers until it is changed
+  function showChangePassword() { $("#signin").hidden = true; $("#app").hidden = true; $("#change-password").hidden = false; $("#pw-old").focus(); }
   function signOut() {
+    listening++;
     if (stream) { stream.close(); stream = null; }
     store.removeItem("tier0.desk.token"); token = null; me = null; current = null;
     showSignin();
@@ -70,10 +76,23 @@
       await start();
     } catch (e) { $("#login-error").textContent = e.message; }
   });
+  $("#password-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    $("#pw-error").textContent = "";
+    if ($("#pw-new").value !== $("#pw-again").value) { $("#pw-error").textContent = "The two new passwords differ."; return; }
+    try {
+      const r = await post("/api/desk/password", { old_password: $("#pw-old").value, new_password: $("#pw-new").value });
+      token = r.token; store.setItem("tier0.desk.token", token);  // every old session ended: this is the new one
+      ["#pw-old", "#pw-new", "#pw-again"].forEach(id => { $(id).value = ""; });
+      $("#change-password").hidden = true;
+      await start();
+    } catch (e) { $("#pw-error").textContent = e.message; }
+  });
   $("#logout").addEventListener("click", async () => { try { await post("/api/desk/logout"); } catch (e) { /* gone */ } signOut(); });
 
   async function start() {
     me = await api("/api/desk/me");
+    if (me.must_change_password) { showChangePassword(); return; }
     $("#me").textContent = me.display_name + " (" + me.role + ")";
     $("#signin").hidden = true; $("#app").hidden = false;
     const sel = $("#f-queue");
@@ -230,13 +249,34 @@
   }
 
   // -- live ------------------------------------------------------------------------------------------------------------
+  // The session token never goes in a URL: each (re)opening asks for a single-use stream ticket. A dropped
+  // stream is not left to EventSource's own reconnection (its ticket is used: refused); the page reopens it.
   let refreshTimer = null;
-  function listen() {
-    if (stream) stream.close();
-    stream = new EventSource("/api/desk/stream?access_token=" + encodeURIComponent(token));
-    stream.addEventListener("open", () => { document.body.dataset.live = "on"; });
-    stream.addEventListener("error", () => { document.body.dataset.live = "off"; });
-    stream.addEventListener("ticket", ev => {
+  async function listen() {
+    const gen = ++listening;
+    if (stream) { stream.close(); stream = null; }
+    let t;
+    try { t = await post("/api/desk/stream-ticket"); }
+    catch (e) {  // a 401 signed out already; otherwise try again later
+      if (token && gen === listening) setTimeout(() => { if (gen === listening) listen(); }, retry);
+      retry = Math.min(retry * 2, 30000);
+      return;
+    }
+    if (gen !== listening || !token) return;
+    const s = stream = new EventSource("/api/desk/stream?ticket=" + encodeURIComponent(t.ticket));
+    s.addEventListener("open", () => {
+      if (retry > 1000) { loadTickets().catch(() => {}); loadQueues().catch(() => {}); }  // what was missed meanwhile
+      document.body.dataset.live = "on"; retry = 1000;
+    });
+    const reopen = delay => {
+      document.body.dataset.live = "off";
+      if (stream !== s) return;
+      s.close(); stream = null;
+      setTimeout(() => { if (gen === listening && token) listen(); }, delay);
+    };
+    s.addEventListener("error", () => { reopen(retry); retry = Math.min(retry * 2, 30000); });
+    s.addEventListener("bye", () => reopen(0));  // the session ended (signed out elsewhere…): the ticket request says so
+    s.addEventListener("ticket", ev => {
       const item = JSON.parse(ev.data);
       clearTimeout(refreshTimer);  // coalesce bursts of events into one refresh
       refreshTimer = setTimeout(() => {

@@ -69,3 +69,24 @@ def test_agent_reply_appears_in_the_customers_chat(server, browser, engine, tmp_
     agent.screenshot(path=str(tmp_path / "agent.png"))
     customer.context.close()
     agent.context.close()
+
+
+def test_the_first_admin_changes_the_generated_password_before_anything_else(server, page, engine):
+    """Signed in with the generated password, the console shows only the change-password form (CSP-safe: desk.js),
+    then the desk; the password file is gone."""
+    file = engine.services.settings.home / "initial-admin-password"
+    generated = file.read_text().strip()
+    page.goto(server + "/desk")
+    page.fill("#login-user", "admin")
+    page.fill("#login-pass", generated)
+    page.click("#login-btn")
+    expect(page.locator("#change-password")).to_be_visible(timeout=5000)
+    expect(page.locator("#app")).to_be_hidden()
+    page.fill("#pw-old", generated)
+    page.fill("#pw-new", "the admin's own password")
+    page.fill("#pw-again", "the admin's own password")
+    page.click("#pw-btn")
+    expect(page.locator("#app")).to_be_visible(timeout=5000)
+    expect(page.locator("#me")).to_contain_text("admin")
+    expect(page.locator("body")).to_have_attribute("data-live", "on", timeout=5000)  # its stream, by ticket
+    assert not file.exists()

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.conftest import make_settings, seed_index
+from tests.conftest import change_first_admin_password, make_settings, seed_index
 from tests.integration.chat import say
 from tests.integration.chat import start as customer
 from tier0.clock import FrozenClock
@@ -36,7 +36,7 @@ def desk(tmp_path_factory, embedder, clock, engine):
                              reply_address="support+{token}@example.com")
     desk_engine = build_engine(settings, embedder=embedder, clock=clock)
     with TestClient(create_app(settings, engine=desk_engine)) as c:
-        c.admin_password = (home / "initial-admin-password").read_text().strip()
+        c.home = home
         yield c
 
 
@@ -48,7 +48,7 @@ def login(c, username, password=PASSWORD):
 
 @pytest.fixture(scope="module")
 def staff(desk):
-    admin = login(desk, "admin", desk.admin_password)
+    admin = change_first_admin_password(desk, desk.home)  # forced at first sign-in
     for name, role in (("alice", "agent"), ("bob", "agent"), ("dave", "agent"), ("carol", "lead")):
         r = desk.post("/api/desk/agents", headers=admin, json={"username": name, "password": PASSWORD, "role": role})
         assert r.status_code == 201, r.text

@@ -167,8 +167,9 @@ def test_an_agent_reply_on_one_worker_reaches_the_chat_and_desk_streamed_by_the_
     desk_events: List[Dict[str, Any]] = []
     chat_events: List[Dict[str, Any]] = []
     stop = threading.Event()
+    desk_ticket = call(a.base, "/api/desk/stream-ticket", {}, agent_token)["ticket"]
     desk_thread = threading.Thread(target=_read_sse, daemon=True,
-                                   args=(f"{a.base}/api/desk/stream?access_token={agent_token}", desk_events, stop,
+                                   args=(f"{a.base}/api/desk/stream?ticket={desk_ticket}", desk_events, stop,
                                          "ticket"))
     desk_thread.start()
     conv = call(b.base, "/api/conversations", {"language": "en"})
@@ -180,8 +181,9 @@ def test_an_agent_reply_on_one_worker_reaches_the_chat_and_desk_streamed_by_the_
         assert time.time() < deadline, "the ticket event created on worker b never reached worker a's desk"
         time.sleep(0.1)
     after = max(m["id"] for m in call(a.base, f"/api/conversations/{cid}/messages", token=token)["messages"])
+    chat_ticket = call(b.base, f"/api/conversations/{cid}/stream-ticket", {}, token)["ticket"]  # any worker's
     chat_thread = threading.Thread(target=_read_sse, daemon=True, args=(
-        f"{a.base}/api/conversations/{cid}/stream?after={after}&token={token}", chat_events, stop, "message"))
+        f"{a.base}/api/conversations/{cid}/stream?after={after}&ticket={chat_ticket}", chat_events, stop, "message"))
     chat_thread.start()
     time.sleep(1.5)  # the stream is open
     call(b.base, f"/api/desk/tickets/{ticket}/claim", {}, agent_token)
