@@ -31,7 +31,7 @@ import pytest
 import yaml
 from starlette.routing import Mount, Route
 
-from tests.conftest import REPO, make_settings, seed_index
+from tests.conftest import REPO, change_first_admin_password, make_settings, seed_index
 from tier0.clock import FrozenClock
 
 MONDAY_10_PARIS = dt.datetime(2026, 1, 5, 9, 0)  # every queue of data/desk.yml but the weekend ones is open
@@ -68,9 +68,12 @@ GET    /static/{path}                                           ok   ok   ok   o
 POST   /api/conversations                                       ok   ok   ok   ok   ok   ok   ok   ok
 POST   /api/conversations/{conversation_id}/messages            403  ok   403  403  403  403  403  403
 GET    /api/conversations/{conversation_id}/messages            403  ok   403  403  403  403  403  403
+POST   /api/conversations/{conversation_id}/stream-ticket       403  ok   403  403  403  403  403  403
 GET    /api/conversations/{conversation_id}/stream              403  ok   403  403  403  403  403  403
 GET    /api/articles/{article_id}                               ok   ok   ok   ok   ok   ok   ok   ok
 POST   /api/desk/login                                          ok   ok   ok   ok   ok   ok   ok   ok
+POST   /api/desk/password                                       401  401  401  ok   ok   ok   ok   401
+POST   /api/desk/stream-ticket                                  401  401  401  ok   ok   ok   ok   401
 POST   /api/desk/logout                                         ok   ok   ok   ok   ok   ok   ok   ok
 GET    /api/desk/me                                             401  401  401  ok   ok   ok   ok   401
 GET    /api/desk/queues                                         401  401  401  ok   ok   ok   ok   401
@@ -161,6 +164,8 @@ REQUESTS: Dict[str, Builder] = {
     "POST /api/desk/login": body({"username": "bob", "password": PASSWORD}),
     # a session of its own, so that signing out leaves the caller's session to the other lines
     "POST /api/desk/logout": lambda w, who, passes: {"headers": w.new_session(who)},
+    # the same password again is refused (422): a new one each time, then the caller's own is set back
+    "POST /api/desk/password": lambda w, who, passes: w.password_change(who, passes),
     "POST /api/desk/tickets/{reference}/claim": fresh_ticket(),
     "POST /api/desk/tickets/{reference}/release": fresh_ticket(claimed=True),
     "POST /api/desk/tickets/{reference}/reply": fresh_ticket(json={"text": "Hello, I am looking into it."}),
@@ -208,6 +213,20 @@ class World:
         assert turn["ticket"] and turn["ticket"]["queue"] == "tier1", turn
         return turn["ticket"]["id"]
 
+    def password_change(self, who: str, passes: bool) -> Request:
+        """Change the caller's own password to a new one; afterwards (every session of the account ends) sign in
+        again with it, so that the other lines keep a valid session."""
+        if who not in self.passwords:
+            return {"json": {"old_password": "whatever it was", "new_password": "a new password 123"}}
+        username, old = self.passwords[who]
+        new = f"{old} {next(self.seq)}"
+
+        def after() -> None:
+            self.passwords[who] = (username, new)
+            self.headers[who] = sign_in(self.http, username, new)
+
+        return {"json": {"old_password": old, "new_password": new}, "after": after}
+
     def new_session(self, who: str) -> Dict[str, str]:
         if who not in self.passwords:
             return self.headers[who]
@@ -242,7 +261,9 @@ def call(w: World, key: str, who: str, passes: bool) -> int:
             next(r.iter_raw())  # the stream opened and said something
         else:
             r.read()
-        return r.status_code
+    if "after" in req and 200 <= r.status_code < 300:
+        req["after"]()
+    return r.status_code
 
 
 # -- one running tier0 for the module ----------------------------------------------------------------------------
@@ -292,8 +313,8 @@ def world(served) -> Iterator[World]:
 
 
 def build_world(http: httpx.Client, home: Path) -> World:
-    admin_password = (home / "initial-admin-password").read_text().strip()
-    admin = sign_in(http, "admin", admin_password)
+    admin_password = "the admin's own password"
+    admin = change_first_admin_password(http, home, admin_password)  # tier0 forces it at first sign-in
     for name, role in (("alice", "agent"), ("bob", "agent"), ("dave", "agent"), ("carol", "lead")):
         r = http.post("/api/desk/agents", headers=admin, json={"username": name, "password": PASSWORD, "role": role})
         assert r.status_code == 201, r.text
