@@ -497,8 +497,12 @@ def read_stream(app, cid, token, count):
         time.sleep(0.05)
     events = []
     try:
-        url = f"http://127.0.0.1:{port}/api/conversations/{cid}/stream?token={token}"
-        with urllib.request.urlopen(url, timeout=30) as r:
+        base = f"http://127.0.0.1:{port}/api/conversations/{cid}"
+        ask = urllib.request.Request(f"{base}/stream-ticket", method="POST",
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(ask, timeout=30) as r:
+            ticket = json.loads(r.read())["ticket"]
+        with urllib.request.urlopen(f"{base}/stream?ticket={ticket}", timeout=30) as r:
             kind = None
             for raw in r:
                 line = raw.decode().rstrip("\n")
