@@ -161,7 +161,7 @@ def fit(
         "feedback_used": len(fb_examples),  # those whose article is still in the KB
         "feedback_by_agents": sum(1 for fb in feedback if fb.by_agent),  # agents' flags among them
         # the bounds that trusted evidence alone sets to each threshold (guarded_thresholds), and their settings
-        "threshold_bounds": {k: [round(v, 6) for v in b] for k, b in sorted(bounds.items())},
+        "threshold_bounds": {k: [float(v) for v in b] for k, b in sorted(bounds.items())},
         "feedback_guard": {"relax": relax, "keep": keep},
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }

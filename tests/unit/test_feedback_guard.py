@@ -15,6 +15,7 @@ import pytest
 import handoff.models  # noqa: F401  (the tables bot.feedback reads)
 from bot.feedback import read
 from retrieval.calibration import (
+    CUSTOMER_ROW_SHARE,
     FEEDBACK_WEIGHT,
     customer_row_weight,
     guarded_thresholds,
@@ -139,10 +140,10 @@ def test_keep_ceiling():
 
 
 def test_customers_training_rows_weigh_a_bounded_share():
-    assert customer_row_weight(1000, 100) == 1.0  # honest volumes: unchanged
+    assert customer_row_weight(1000, 20) == 1.0  # honest volumes: unchanged
     assert customer_row_weight(1000, 0) == 1.0
     for n in (1_000, 100_000):
-        assert customer_row_weight(1000, n) * n == pytest.approx(250)
+        assert customer_row_weight(1000, n) * n == pytest.approx(1000 * CUSTOMER_ROW_SHARE)
 
 
 # -- reading the votes from the conversations -----------------------------------------------------------------------
