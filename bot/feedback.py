@@ -9,19 +9,24 @@ An answer is labelled by what happened right after it:
   help", or no to the follow-up question), or an agent flagged the answer as wrong from the desk (a flag overrides a
   customer's yes).
 
-Any other next turn (a new question, thanks, silence) says nothing about the answer and gives no label. The labelled
-answers go to :func:`retrieval.calibration.fit` as :class:`retrieval.calibration.Feedback`; conversations replayed by
+Any other next turn (a new question, thanks, silence) says nothing about the answer and gives no label. A customer's
+label is anonymous: one per answer (the turn right after it), the same question answered again in a conversation
+counts once (its latest label), and a conversation gives at most ``per_conversation`` of them (its latest); agents'
+flags are all kept, marked ``by_agent`` (the calibration trusts them). The labelled answers go to
+:func:`retrieval.calibration.fit` as :class:`retrieval.calibration.Feedback`; conversations replayed by
 ``tier0 eval`` (channel ``eval``) are never feedback.
 
 :func:`questions` reads the customers' questions themselves, unlabelled (every turn the KB search decided: an answer,
 a clarifying question, or a hand-off for low confidence or a sensitive topic), from which the calibration learns the
-share of questions the KB does not cover (:func:`retrieval.calibration.estimate_share`).
+share of questions the KB does not cover (:func:`retrieval.calibration.estimate_share`): the first
+``questions_per_conversation`` distinct ones of each conversation, so that no conversation weighs more than a few
+customers' questions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from sqlalchemy import select
 
@@ -30,10 +35,15 @@ from retrieval.calibration import MAX_TRAFFIC, Feedback, Question
 from tier0.conversations import Conversation, Message
 from tier0.db import Database, utcnow
 from tier0.privacy import mask
+from tier0.text import normalize
 from tier0.vocab import Channel, Sender
 
 MAX_FEEDBACK = 5000  # the most recent labelled answers used
 MAX_AGE_DAYS = 180  # older conversations are not read (the KB has moved on, and the scan stays bounded)
+# A conversation's say (the settings TIER0_FEEDBACK_PER_CONVERSATION, TIER0_FEEDBACK_QUESTIONS_PER_CONVERSATION):
+# the customer labels and the questions counted from each, whatever a script sends in it.
+PER_CONVERSATION = 3
+QUESTIONS_PER_CONVERSATION = 3
 
 
 # hand-offs that the KB search decided (the others follow what the customer said: a request, "that didn't help", anger)
@@ -68,13 +78,23 @@ def _turns(s, since) -> List[list]:
     return turns
 
 
-def _questions(turns: List[list], limit: int) -> List[Question]:
-    asked = sorted(
-        ((t[6], t[1]) for t in turns
-         if t[1][0] and not t[2].get("chosen") and (t[2].get("type") in ("answer", "clarify")
-                         or (t[2].get("type") == "handoff" and t[2].get("reason") in SEARCH_HANDOFFS))),
-        key=lambda pair: pair[0],
-    )
+def _same(text: str) -> str:
+    """What makes two questions of a conversation the same one (case, accents, spacing, end punctuation aside)."""
+    return " ".join(normalize(text or "").strip(" ?!.").split())
+
+
+def _questions(turns: List[list], limit: int, per_conversation: int = QUESTIONS_PER_CONVERSATION) -> List[Question]:
+    counted: Dict[int, Set[str]] = {}
+    kept = []
+    for t in turns:  # in conversation order: each conversation's first distinct questions
+        if t[1][0] and not t[2].get("chosen") and (t[2].get("type") in ("answer", "clarify")
+                                                   or (t[2].get("type") == "handoff"
+                                                       and t[2].get("reason") in SEARCH_HANDOFFS)):
+            seen = counted.setdefault(t[0], set())
+            if len(seen) < per_conversation and _same(t[1][0]) not in seen:
+                seen.add(_same(t[1][0]))
+                kept.append(t)
+    asked = sorted(((t[6], t[1]) for t in kept), key=lambda pair: pair[0])
     return [Question(text, lang, at.isoformat()) for at, (text, lang) in asked[-limit:]]
 
 
@@ -87,8 +107,10 @@ def _flagged(s) -> Set[int]:
     }
 
 
-def _labelled(turns: List[list], flagged: Set[int], limit: int) -> List[Feedback]:
+def _labelled(turns: List[list], flagged: Set[int], limit: int,
+              per_conversation: int = PER_CONVERSATION) -> List[Feedback]:
     labelled: List[Tuple[int, Feedback]] = []
+    votes: Dict[int, Dict[str, Tuple[int, Feedback]]] = {}  # conversation -> question -> its customers' label
     for i, (conv, q, outcome, source_mid, article, at, _) in enumerate(turns):
         if outcome.get("type") != "answer" or source_mid is None or not article or q is None:
             continue
@@ -106,20 +128,31 @@ def _labelled(turns: List[list], flagged: Set[int], limit: int) -> List[Feedback
             helpful = False
         else:
             helpful = None
-        if helpful is not None:
-            labelled.append((source_mid, Feedback(q[0], q[1], article, helpful, at.isoformat() if at else None)))
+        if helpful is None:
+            continue
+        fb = Feedback(q[0], q[1], article, helpful, at.isoformat() if at else None, by_agent=source_mid in flagged)
+        if fb.by_agent:
+            labelled.append((source_mid, fb))
+        else:  # the same question answered again in this conversation: its latest label replaces the earlier one
+            mine = votes.setdefault(conv, {})
+            mine.pop(_same(q[0]), None)
+            mine[_same(q[0])] = (source_mid, fb)
+    for mine in votes.values():
+        labelled.extend(list(mine.values())[-per_conversation:])  # a conversation's latest labels
     out = [fb for _, fb in sorted(labelled, key=lambda t: t[0])]
     return out[-limit:]
 
 
 def read(db: Database, max_age_days: float = MAX_AGE_DAYS, feedback_limit: int = MAX_FEEDBACK,
-         question_limit: int = MAX_TRAFFIC) -> Tuple[List[Feedback], List[Question]]:
+         question_limit: int = MAX_TRAFFIC, per_conversation: int = PER_CONVERSATION,
+         questions_per_conversation: int = QUESTIONS_PER_CONVERSATION) -> Tuple[List[Feedback], List[Question]]:
     """:func:`collect` and :func:`questions` from one scan of the conversations (what each refit check needs)."""
     since = utcnow() - dt.timedelta(days=max_age_days)
     with db.session() as s:
         flagged = _flagged(s)
         turns = _turns(s, since)
-    return _labelled(turns, flagged, feedback_limit), _questions(turns, question_limit)
+    return (_labelled(turns, flagged, feedback_limit, per_conversation),
+            _questions(turns, question_limit, questions_per_conversation))
 
 
 def questions(db: Database, limit: int = MAX_TRAFFIC, max_age_days: float = MAX_AGE_DAYS) -> List[Question]:

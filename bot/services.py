@@ -115,11 +115,14 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
             index.sync(kb.published(), kb.fingerprint())
             # customers' and agents' verdicts on real answers refine the KB-derived calibration, and their questions
             # tell how many the KB does not cover (bot.feedback; one scan of the conversations for both)
-            feedback, traffic = read(db)
+            feedback, traffic = read(db, per_conversation=settings.feedback_per_conversation,
+                                     questions_per_conversation=settings.feedback_questions_per_conversation)
             load_or_fit(index, calibration_path, target=settings.target_wrong_rate, feedback=feedback,
                         out_of_kb_share=settings.out_of_kb_share,
                         traffic=traffic if settings.learn_out_of_kb_share else (),
-                        learn_share=settings.learn_out_of_kb_share, extra_models=extra_models)
+                        learn_share=settings.learn_out_of_kb_share, extra_models=extra_models,
+                        relax=settings.feedback_relax, keep=settings.feedback_keep,
+                        min_refit_interval=settings.feedback_refit_min_interval)
             cal = index.calibrator
             reads: List[str] = cal.classifier.extra if cal and cal.classifier else []
             for e in extra_models:

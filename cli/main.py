@@ -128,10 +128,12 @@ def cmd_calibrate(args) -> int:
     from retrieval import calibration
 
     settings = _settings(args)
+    settings.feedback_refit_min_interval = 0.0  # asked by the operator: new feedback refits now, not in an hour
     if args.force:  # no saved calibration: the start-up below fits a new one
         settings.calibration_file.unlink(missing_ok=True)
     services = build_services(settings, import_sample=False)  # loads the calibration, refitting if it is stale
-    feedback, asked = read(services.db)
+    feedback, asked = read(services.db, per_conversation=settings.feedback_per_conversation,
+                           questions_per_conversation=settings.feedback_questions_per_conversation)
     cal = services.index.calibrator
     helped = sum(fb.helpful for fb in feedback)
     print(f"feedback: {len(feedback)} labelled answers ({helped} helped, {len(feedback) - helped} did not)")
@@ -140,6 +142,10 @@ def cmd_calibrate(args) -> int:
         return 0
     thresholds = ", ".join(f"{k}={v:.3f}" for k, v in sorted(cal.thresholds.items()))
     print(f"calibration: target wrong-answer rate {cal.target:.1%}; answer thresholds {thresholds}")
+    guard = sorted(cal.stats.get("threshold_bounds", {}).items())
+    bounds = ", ".join(f"{k}={lo:.3f}-{hi:.3f}" for k, (lo, hi) in guard)
+    if bounds:
+        print(f"customers' votes move them within (set by the KB and agents' flags alone): {bounds}")
     if "traffic_share" in cal.stats:
         source = f"learnt from {cal.stats['traffic']} customer questions (estimate {cal.stats['traffic_share']:.1%})"
     elif cal.learn_share:

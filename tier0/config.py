@@ -181,6 +181,24 @@ class Settings(BaseSettings):
     # Stream tickets (what EventSource sends instead of a bearer token): valid this many seconds, once. Default 60.
     stream_ticket_seconds: float = 60.0
     # feedback: how customers' votes count for the calibration
+    # How far customers' anonymous "yes, that helped" votes may lower an answer threshold: down to where the trusted
+    # evidence (the KB's own phrasings, agents' flags) shows at most TIER0_TARGET_WRONG_RATE x (1 + this) wrong
+    # answers, whatever the number of votes. 0 (default): never below the threshold the trusted evidence gives for
+    # the target, so no flood of votes can push the bot past the operator's target.
+    feedback_relax: float = 0.0
+    # How far anonymous "that didn't help" votes (and a learnt out-of-KB share above TIER0_OUT_OF_KB_SHARE) may raise
+    # it: it keeps at least this share of the right answers the trusted evidence gives at the operator's own
+    # settings, however many votes or off-topic questions arrive (default 0.75; 1 = never above it).
+    feedback_keep: float = 0.75
+    # Customers' labelled answers counted per conversation (the latest ones; the same question answered twice in a
+    # conversation counts once); agents' flags are all counted (default 3).
+    feedback_per_conversation: int = 3
+    # Customers' questions per conversation that teach the out-of-KB share (the first ones; a question repeated in
+    # a conversation counts once) (default 3).
+    feedback_questions_per_conversation: int = 3
+    # The least time (seconds) between two refits that new votes or questions trigger (a KB or settings change
+    # refits at once; `tier0 calibrate --force` too): a flood cannot keep the workers refitting (default 3600).
+    feedback_refit_min_interval: float = 3600.0
     # webhooks and atomic writes: delivery time limit, fairness, purge
     # The whole time one webhook delivery attempt may take (seconds: connect, send, the answer's status and headers);
     # past it the attempt failed and is retried later. Must be more than 0. Default 10.
@@ -220,6 +238,24 @@ class Settings(BaseSettings):
 
     @validator("turn_threads", "workers")
     def _positive(cls, v: int) -> int:  # noqa: N805
+        if v < 1:
+            raise ValueError("must be at least 1")
+        return v
+
+    @validator("feedback_relax", "feedback_refit_min_interval")
+    def _feedback_not_negative(cls, v: float) -> float:  # noqa: N805
+        if v < 0:
+            raise ValueError("must be 0 or more")
+        return v
+
+    @validator("feedback_keep")
+    def _feedback_keep(cls, v: float) -> float:  # noqa: N805
+        if not 0.0 <= v <= 1.0:
+            raise ValueError("feedback_keep must be between 0 and 1 (e.g. 0.75 keeps three right answers in four)")
+        return v
+
+    @validator("feedback_per_conversation", "feedback_questions_per_conversation")
+    def _feedback_per_conversation(cls, v: int) -> int:  # noqa: N805
         if v < 1:
             raise ValueError("must be at least 1")
         return v

@@ -10,9 +10,13 @@ for a new KB with no chat history, because its training data comes from the KB i
   an out-of-KB question looks like;
 * **feedback** — when it exists, real answers labelled by customers ("yes, that helped" / "that didn't help") and by
   agents (the desk's "wrong answer" flag), collected by ``bot.feedback``. They join the model's training rows, and
-  they weigh :data:`FEEDBACK_WEIGHT` times as much as a KB-derived query when the threshold is read off the curve,
-  because they are the questions the threshold is for. A saved calibration is refitted when
-  :data:`REFIT_EVERY` more of them exist (at start-up, on a KB change, or by ``tier0 calibrate``).
+  they weigh :data:`FEEDBACK_WEIGHT` times as much as a KB-derived query when the threshold is read off the curve
+  (an agent's flag :data:`AGENT_FLAG_WEIGHT`), because they are the questions the threshold is for. Customers' votes
+  are anonymous: they move a threshold only between bounds that the trusted evidence alone (the KB's phrasings,
+  agents' flags) sets, whatever their number (:func:`guarded_thresholds`), and weigh at most
+  :data:`CUSTOMER_ROW_SHARE` of the model's training rows. A saved calibration is refitted when :data:`REFIT_EVERY`
+  more of them exist (at start-up, on a KB change, or by ``tier0 calibrate``; the server at most once per
+  ``TIER0_FEEDBACK_REFIT_MIN_INTERVAL``).
 
 Where articles have several phrasings, an article classifier (``retrieval.classifier``) adds its probability, out of
 fold for the examples above. It reads the search models' vectors and, where that helps it on the KB's own phrasings
@@ -75,6 +79,9 @@ from retrieval.calibration.model import (
     sign_constrained_fit,
 )
 from retrieval.calibration.thresholds import (
+    AGENT_FLAG_WEIGHT,
+    FEEDBACK_KEEP,
+    FEEDBACK_RELAX,
     FEEDBACK_WEIGHT,
     MIN_ANSWERED,
     MIN_PER_LANGUAGE,
@@ -84,11 +91,14 @@ from retrieval.calibration.thresholds import (
     bounded_share,
     choose_threshold,
     estimate_share,
+    guarded_thresholds,
+    keep_ceiling,
     language_evidence,
     language_thresholds,
     prior_fallback,
 )
 from retrieval.calibration.training import (
+    CUSTOMER_ROW_SHARE,
     EXTRA_GAIN,
     MAX_QUERIES,
     MAX_TRAFFIC,
@@ -102,6 +112,7 @@ from retrieval.calibration.training import (
     FeedbackExample,
     Question,
     classifier_inputs,
+    customer_row_weight,
     feedback_examples,
     feedback_rows,
     fit_classifier,
@@ -115,6 +126,8 @@ from retrieval.calibration.training import (
 )
 
 __all__ = [
+    "AGENT_FLAG_WEIGHT", "CUSTOMER_ROW_SHARE", "FEEDBACK_KEEP", "FEEDBACK_RELAX", "customer_row_weight",
+    "guarded_thresholds", "keep_ceiling",
     "BASE_FEATURES", "CLASSIFIER_FEATURES", "CalibrationExample", "Calibrator", "ClassifierInputs",
     "DUPLICATE_SIMILARITY", "EXTRA_GAIN", "FEEDBACK_WEIGHT", "Feedback", "FeedbackExample", "MAX_CONFUSIONS",
     "MAX_DUPLICATES", "MAX_QUERIES", "MAX_TRAFFIC", "MIN_ANSWERED", "MIN_PER_LANGUAGE", "MIN_TRAFFIC",

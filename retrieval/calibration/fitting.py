@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -16,13 +17,16 @@ from retrieval import prior as day_one
 from retrieval.calibration.diagnostics import confusions, near_duplicates, unreached_articles
 from retrieval.calibration.model import VERSION, Calibrator, expected_sign, feature_names, sign_constrained_fit
 from retrieval.calibration.thresholds import (
+    AGENT_FLAG_WEIGHT,
+    FEEDBACK_KEEP,
+    FEEDBACK_RELAX,
     FEEDBACK_WEIGHT,
     OUT_OF_KB_SHARE,
     Top,
     bounded_share,
     estimate_share,
+    guarded_thresholds,
     language_evidence,
-    language_thresholds,
     prior_fallback,
 )
 from retrieval.calibration.training import (
@@ -33,6 +37,7 @@ from retrieval.calibration.training import (
     Feedback,
     Question,
     classifier_inputs,
+    customer_row_weight,
     feedback_examples,
     feedback_rows,
     fit_classifier,
@@ -58,6 +63,8 @@ def fit(
     traffic: Iterable[Question] = (),
     learn_share: bool = True,
     extra_models: Sequence[Embedder] = (),
+    relax: float = FEEDBACK_RELAX,
+    keep: float = FEEDBACK_KEEP,
 ) -> Optional[Calibrator]:
     """Fit the calibrator on the KB (and feedback); None when the KB is too small to learn from.
 
@@ -65,6 +72,10 @@ def fit(
     ``learn_share`` and at least :data:`MIN_TRAFFIC` real questions in ``traffic``, the share learnt from them
     (:func:`estimate_share`, bounded by :data:`SHARE_FLOOR` and :data:`SHARE_CEILING`) is used instead.
     ``extra_models``: models the article classifier may read besides the search's (:func:`classifier_inputs`).
+
+    Customers' votes (``feedback`` not ``by_agent``) move each threshold only within bounds that the trusted
+    evidence alone sets (:func:`guarded_thresholds`, with ``relax`` and ``keep``), and weigh at most
+    :data:`CUSTOMER_ROW_SHARE` of the model's training rows; agents' flags weigh :data:`AGENT_FLAG_WEIGHT`.
     """
     if not 0.0 < out_of_kb_share < 1.0:
         raise ValueError(f"out_of_kb_share must be between 0 and 1 (exclusive), got {out_of_kb_share}")
@@ -78,7 +89,10 @@ def fit(
         rows.extend((c, int(ex.expected is not None and c.article_id == ex.expected)) for c in ex.candidates)
     feedback = list(feedback)
     fb_examples = feedback_examples(index, feedback, classifier)
-    rows.extend(feedback_rows(fb_examples))
+    kb_rows = len(rows)
+    rows.extend(feedback_rows([fx for fx in fb_examples if fx.by_agent]))
+    trusted_rows = len(rows)
+    rows.extend(feedback_rows([fx for fx in fb_examples if not fx.by_agent]))
     labels = np.array([y for _, y in rows])
     if len(rows) < 20 or labels.sum() < 5 or labels.sum() == len(labels):
         log.warning("retrieval.calibration_skipped rows=%d positives=%d", len(rows), int(labels.sum()))
@@ -87,7 +101,10 @@ def fit(
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    coef, intercept = sign_constrained_fit((x - mean) / scale, labels, [expected_sign(n) for n in names])
+    per_vote = customer_row_weight(kb_rows, len(rows) - trusted_rows)
+    weights = None if per_vote >= 1.0 else np.array([1.0] * trusted_rows + [per_vote] * (len(rows) - trusted_rows))
+    coef, intercept = sign_constrained_fit((x - mean) / scale, labels, [expected_sign(n) for n in names],
+                                           weights=weights)
     cal = Calibrator(names, mean, scale, coef, intercept, {"*": 1.0}, target, classifier=classifier,
                      reorder=classifier is not None, out_of_kb_share=out_of_kb_share, learn_share=learn_share,
                      extra_offered=[e.name for e in extra_models])
@@ -102,20 +119,36 @@ def fit(
                                 traffic_confidences(index, cal, traffic))
         share = bounded_share(learnt)
     cal.share_used = share
-    negative_weight = share / (1.0 - share)
-    tops: Dict[str, List[Top]] = {}
-    for ex, top in ranked_top:
-        wrong = int(ex.expected is None or top.article_id != ex.expected)
-        tops.setdefault(ex.lang, []).append((top.score, wrong, negative_weight if ex.expected is None else 1.0))
+    answered = []  # the labelled real answers whose article is still the top candidate: (example, its probability)
     for fx in fb_examples:
         ranked = cal.rank(list(fx.candidates))
         if ranked and ranked[0].article_id == fx.article_id:
-            tops.setdefault(fx.lang, []).append((ranked[0].score, int(not fx.helpful), FEEDBACK_WEIGHT))
-    cal.thresholds = language_thresholds(tops, target)
-    # a language with too few queries (a labelled real answer counting FEEDBACK_WEIGHT), or no safe threshold of its
-    # own, is decided by the day-one prior
+            answered.append((fx, ranked[0].score))
+
+    def curve(at_share: float, votes: bool) -> Dict[str, List[Top]]:
+        """The tops on the curve: the KB's phrasings (negatives weighed for ``at_share``) and agents' flags, and
+        with ``votes`` customers' labelled answers too."""
+        negative_weight = at_share / (1.0 - at_share)
+        tops: Dict[str, List[Top]] = {}
+        for ex, top in ranked_top:
+            wrong = int(ex.expected is None or top.article_id != ex.expected)
+            tops.setdefault(ex.lang, []).append((top.score, wrong, negative_weight if ex.expected is None else 1.0))
+        for fx, p in answered:
+            if fx.by_agent or votes:
+                tops.setdefault(fx.lang, []).append(
+                    (p, int(not fx.helpful), AGENT_FLAG_WEIGHT if fx.by_agent else FEEDBACK_WEIGHT))
+        return tops
+
+    # customers' votes and the learnt share move each threshold only between bounds set by trusted evidence: never
+    # below where the KB's phrasings (at the lower of the learnt and the operator's share) and agents' flags show the
+    # target, never so high that more than 1 - keep of the operator's settings' right answers are withheld
+    tops = curve(share, votes=True)
+    cal.thresholds, bounds = guarded_thresholds(tops, curve(min(share, out_of_kb_share), votes=False),
+                                                curve(out_of_kb_share, votes=False), target, relax, keep)
+    # a language with too few KB-derived queries (an agent's flag counting AGENT_FLAG_WEIGHT; customers' votes do
+    # not count), or no safe threshold of its own, is decided by the day-one prior
     queries = {lang: sum(1 for ex, _ in ranked_top if ex.lang == lang and ex.expected is not None) for lang in tops}
-    evidence = language_evidence(queries, [fx.lang for fx in fb_examples])
+    evidence = language_evidence(queries, [fx.lang for fx in fb_examples if fx.by_agent], AGENT_FLAG_WEIGHT)
     cal.prior_langs.extend(prior_fallback(cal.thresholds, evidence, tops, target))
     cal.fingerprint = kb_fingerprint(index)
     pos = [(ex, top) for ex, top in ranked_top if ex.expected is not None]
@@ -126,6 +159,10 @@ def fit(
         "feedback_rows": len(rows) - sum(len(ex.candidates) for ex in examples),
         "feedback": len(feedback),  # labelled answers given (see load_or_fit)
         "feedback_used": len(fb_examples),  # those whose article is still in the KB
+        "feedback_by_agents": sum(1 for fb in feedback if fb.by_agent),  # agents' flags among them
+        # the bounds that trusted evidence alone sets to each threshold (guarded_thresholds), and their settings
+        "threshold_bounds": {k: [float(v) for v in b] for k, b in sorted(bounds.items())},
+        "feedback_guard": {"relax": relax, "keep": keep},
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
     cal.confusions = confusions(pos)
@@ -149,13 +186,16 @@ def fit(
 
 def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: Sequence[Feedback] = (),
                 out_of_kb_share: float = OUT_OF_KB_SHARE, traffic: Sequence[Question] = (),
-                learn_share: bool = True, extra_models: Sequence[Embedder] = ()):
+                learn_share: bool = True, extra_models: Sequence[Embedder] = (), relax: float = FEEDBACK_RELAX,
+                keep: float = FEEDBACK_KEEP, min_refit_interval: float = 0.0):
     """The saved calibrator if it matches the index, target and out-of-KB share, else a new fit (saved). Sets
     ``index.calibrator``.
 
     A saved calibrator is also refitted once :data:`REFIT_EVERY` more labelled answers (``feedback``) exist than it
     was fitted with, and, when the share is learnt, once :data:`TRAFFIC_REFIT_EVERY` more real questions
-    (``traffic``) arrived and there are at least :data:`MIN_TRAFFIC` of them.
+    (``traffic``) arrived and there are at least :data:`MIN_TRAFFIC` of them — but not while the saved one is less
+    than ``min_refit_interval`` seconds old (by its file's time), so a flood of votes or questions cannot keep the
+    workers refitting. A KB or settings change refits at once.
     """
     feedback = list(feedback)
     traffic = list(traffic)
@@ -168,14 +208,17 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
                     and abs(saved.out_of_kb_share - out_of_kb_share) < 1e-9 and saved.learn_share == learn_share
                     and saved.extra_offered == [e.name for e in extra_models]
                     and saved.names == feature_names(len(index.embedders), uses_classifier(index))
-                    and saved.stats.get("prior", "") == day_one.identity()):
+                    and saved.stats.get("prior", "") == day_one.identity()
+                    and saved.stats.get("feedback_guard") == {"relax": relax, "keep": keep}):
                 cal = saved
+                # refitted recently: new votes and questions wait until the saved one is old enough
+                due = time.time() - path.stat().st_mtime >= min_refit_interval
                 fresh = new_feedback(saved, feedback)
-                if fresh >= REFIT_EVERY:
+                if due and fresh >= REFIT_EVERY:
                     log.info("retrieval.calibration_feedback_refit new=%d", fresh)
                     cal = None
                 asked = new_traffic(saved, traffic)
-                if learn_share and len(traffic) >= MIN_TRAFFIC and (
+                if due and learn_share and len(traffic) >= MIN_TRAFFIC and (
                         asked >= TRAFFIC_REFIT_EVERY or "traffic_share" not in saved.stats):
                     log.info("retrieval.calibration_traffic_refit new=%d", asked)
                     cal = None
@@ -183,7 +226,7 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
             log.warning("retrieval.calibration_unreadable %s; refitting", e)
     if cal is None:
         cal = fit(index, target=target, feedback=feedback, out_of_kb_share=out_of_kb_share, traffic=traffic,
-                  learn_share=learn_share, extra_models=extra_models)
+                  learn_share=learn_share, extra_models=extra_models, relax=relax, keep=keep)
         if cal is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")  # several workers may save at once

@@ -21,6 +21,16 @@ MIN_ANSWERED = 10
 # A real answer that a customer confirmed (or an agent flagged) counts as this many KB-derived queries when the
 # threshold is read off the curve: it is the distribution the threshold is for.
 FEEDBACK_WEIGHT = 5.0
+# An agent's "wrong answer" flag counts as this many: agents are signed in and read the whole conversation, so their
+# flag is the stronger label (and trusted: it also moves the bounds of :func:`guarded_thresholds`).
+AGENT_FLAG_WEIGHT = 20.0
+# How far customers' anonymous votes may move a threshold (retrieval.calibration.guarded_thresholds; the settings
+# TIER0_FEEDBACK_RELAX and TIER0_FEEDBACK_KEEP): "yes, that helped" may lower it only down to where the trusted
+# evidence shows at most the target times (1 + FEEDBACK_RELAX) wrong answers (0: never below the trusted threshold);
+# "that didn't help" (and a learnt out-of-KB share above the operator's) may raise it only as far as it still keeps
+# FEEDBACK_KEEP of the right answers the operator's own settings give.
+FEEDBACK_RELAX = 0.0
+FEEDBACK_KEEP = 0.75
 # The bounds of the out-of-KB share learnt from real questions. The floor is a margin for the estimator's error: on
 # the public suites it read 0.115-0.117 where the truth was 0.193 (bench/RESULTS.md).
 SHARE_FLOOR = 0.25
@@ -107,12 +117,65 @@ def language_thresholds(tops: Dict[str, List[Top]], target: float) -> Dict[str, 
     return thresholds
 
 
-def language_evidence(queries: Dict[str, int], feedback_langs: Iterable[str]) -> Dict[str, float]:
+def keep_ceiling(tops: Sequence[Top], base: float, keep: float) -> float:
+    """The highest threshold that still answers ``keep`` (a share) of the right answers, by weight, that ``base``
+    answers among ``tops``; 1.0 when ``base`` answers nothing (>= 1.0)."""
+    if base >= 1.0:
+        return 1.0
+    right = sorted(((p, w) for p, wrong, w in tops if not wrong and p >= base), key=lambda t: -t[0])
+    total = sum(w for _, w in right)
+    if total <= 0:
+        return base
+    need, kept = keep * total, 0.0
+    for i, (p, w) in enumerate(right):
+        kept += w
+        if kept >= need - 1e-12 and (i + 1 == len(right) or right[i + 1][0] != p):
+            return float(p)
+    return base
+
+
+def guarded_thresholds(mixed: Dict[str, List[Top]], trusted: Dict[str, List[Top]], reference: Dict[str, List[Top]],
+                       target: float, relax: float = FEEDBACK_RELAX,
+                       keep: float = FEEDBACK_KEEP) -> Tuple[Dict[str, float], Dict[str, List[float]]]:
+    """The thresholds read off ``mixed`` (trusted evidence and customers' anonymous votes), each kept within bounds
+    that only trusted evidence sets, whatever the votes, in any number; and those bounds (language -> [low, high]).
+
+    * ``trusted``: the KB's own phrasings (negatives weighed by the out-of-KB share in use, or the operator's when
+      that is lower) and agents' flags. The threshold is never below the one at which it shows at most
+      ``target * (1 + relax)`` wrong answers: a flood of "yes" after wrong answers cannot push a threshold past the
+      operator's target (``relax`` 0).
+    * ``reference``: the same at the operator's own out-of-KB share. The threshold is never above the one that still
+      answers ``keep`` of the right answers its threshold at ``target`` answers: a flood of "that didn't help" (or of
+      off-topic questions raising the learnt share) can withhold at most ``1 - keep`` of them.
+
+    A language ``mixed`` gives a threshold of its own but ``trusted`` does not (too few trusted queries) gets none:
+    it is decided as any other language (``"*"``).
+    """
+    if relax < 0 or not 0.0 <= keep <= 1.0:
+        raise ValueError("relax must be >= 0 and keep within 0 and 1")
+    free = language_thresholds(mixed, target)
+    low = language_thresholds(trusted, target * (1.0 + relax))
+    base = language_thresholds(reference, target)
+    out: Dict[str, float] = {}
+    bounds: Dict[str, List[float]] = {}
+    for key, t in free.items():
+        if key not in low:
+            continue
+        ref = [x for ts in reference.values() for x in ts] if key == "*" else reference.get(key, [])
+        high = max(low[key], keep_ceiling(ref, base.get(key, 1.0), keep))
+        out[key] = min(max(t, low[key]), high)
+        bounds[key] = [low[key], high]
+    return out, bounds
+
+
+def language_evidence(queries: Dict[str, int], feedback_langs: Iterable[str],
+                      weight: float = FEEDBACK_WEIGHT) -> Dict[str, float]:
     """How much each language's threshold rests on: its KB-derived queries, a labelled real answer counting
-    :data:`FEEDBACK_WEIGHT` (the KB takes over with use); ``"*"`` counts every one."""
+    ``weight`` (the KB takes over with use); ``"*"`` counts every one. The calibration passes agents' flags only
+    (:data:`AGENT_FLAG_WEIGHT`): anonymous votes cannot take a language off the day-one prior."""
     out: Dict[str, float] = dict(queries)
     for lang in feedback_langs:
-        out[lang] = out.get(lang, 0) + FEEDBACK_WEIGHT
+        out[lang] = out.get(lang, 0) + weight
     out["*"] = sum(out.values())
     return out
 

@@ -31,6 +31,13 @@ NEGATIVE_SHARE = 1.0
 MAX_QUERIES = 2500  # calibration queries per fit (sampled beyond this)
 # Refit when this many labelled answers arrived since the last fit.
 REFIT_EVERY = 25
+# Customers' labelled answers are training rows of the model too: together they weigh at most this share of the
+# KB-derived rows (each weighs less beyond), so a flood of votes cannot teach the model what a right answer looks like.
+# Honest volumes stay under it (bench/RESULTS.md's feedback run: banking77 87 labels ~ 2 % of its rows, clinc150 ~ 1 %;
+# stackfaq's 129 on title-only articles ~ 14 %, now capped). At 0.25 a thousand "that didn't help" on a small KB
+# (tests/integration/test_feedback_flood.py) taught the model to doubt right answers: 1 of 10 held-out right
+# answers left; at 0.05, 9.
+CUSTOMER_ROW_SHARE = 0.05
 # Learning the out-of-KB share from real questions (unlabelled): how many are needed, how many of the most recent are
 # used, and how many new ones trigger a refit (the bounds of the learnt share: thresholds.SHARE_FLOOR / SHARE_CEILING).
 MIN_TRAFFIC = 200
@@ -52,6 +59,8 @@ class Feedback:
     article_id: str
     helpful: bool
     at: Optional[str] = None  # when the answer was given (ISO 8601, UTC): tells new feedback from already-fitted
+    # an agent's "wrong answer" flag from the desk (trusted, the stronger label), not a customer's anonymous vote
+    by_agent: bool = False
 
 
 @dataclass
@@ -186,6 +195,7 @@ class FeedbackExample:
     helpful: bool
     query: Query
     candidates: List[Candidate]
+    by_agent: bool = False
 
 
 def feedback_examples(index: SearchIndex, feedback: Iterable[Feedback],
@@ -202,13 +212,22 @@ def feedback_examples(index: SearchIndex, feedback: Iterable[Feedback],
         cands = index.search_query(q)
         if classifier is not None:
             clf.set_features(cands, classifier.proba(classifier_vector(classifier, q)))
-        out.append(FeedbackExample(fb.lang or "*", fb.article_id, fb.helpful, q, cands))
+        out.append(FeedbackExample(fb.lang or "*", fb.article_id, fb.helpful, q, cands, fb.by_agent))
     return out
 
 
 def feedback_rows(examples: Iterable[FeedbackExample]) -> List[Tuple[Candidate, int]]:
     """Training rows: the answered article's candidate, labelled by whether the answer helped."""
     return [(c, int(ex.helpful)) for ex in examples for c in ex.candidates if c.article_id == ex.article_id]
+
+
+def customer_row_weight(kb_rows: int, customer_rows: int, share: Optional[float] = None) -> float:
+    """The training weight of each customer-labelled row: 1, or less so that together they weigh at most ``share``
+    (:data:`CUSTOMER_ROW_SHARE`) of the ``kb_rows`` KB-derived rows (however many there are)."""
+    if customer_rows <= 0:
+        return 1.0
+    return min(1.0, (CUSTOMER_ROW_SHARE if share is None else share) * kb_rows / customer_rows)
+
 
 def traffic_confidences(index: SearchIndex, cal: Calibrator, traffic: Sequence[Question]) -> List[float]:
     """Each real question searched again and scored by ``cal``: its top candidate's probability (0 when nothing)."""

@@ -339,10 +339,12 @@ def test_customers_and_agents_verdicts_become_calibration_feedback(desk, staff, 
     assert new == {(helped, True), (unhelpful, False), (flagged, False)}
     assert {f.article_id for f in feedback if f.query == flagged} == {answer["outcome"]["article_id"]}
     assert all(f.lang == "en" for f in feedback if (f.query, f.helpful) in new)
+    assert [f.by_agent for f in feedback if f.query in (helped, unhelpful, flagged)] == [False, False, True]
 
     cal = calibration.fit(services.index, feedback=feedback)
     assert cal.stats["feedback"] == len(feedback)
     assert cal.stats["feedback_rows"] >= len(feedback)
+    assert cal.stats["feedback_by_agents"] >= 1  # the flag: a trusted label, weighing AGENT_FLAG_WEIGHT
 
 
 def test_pages_and_what_used_to_answer_500(desk, staff, clock):

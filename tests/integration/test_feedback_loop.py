@@ -28,7 +28,8 @@ def test_customers_yes_after_answers_refits_the_running_calibration(tmp_path, em
     from bot.runtime import build_engine
 
     seed_index(engine, tmp_path / "home" / "index")
-    settings = make_settings(tmp_path / "home", calibration_interval=0.2, sla_interval=0)
+    settings = make_settings(tmp_path / "home", calibration_interval=0.2, sla_interval=0,
+                             feedback_refit_min_interval=0)
     engine = build_engine(settings, embedder=embedder)
     index = engine.services.index
     assert index.calibrator.stats["feedback"] == 0
@@ -58,7 +59,8 @@ def test_the_running_server_learns_how_many_questions_the_kb_covers(tmp_path, em
     from retrieval.calibration import MIN_TRAFFIC, SHARE_FLOOR
 
     seed_index(engine, tmp_path / "home" / "index")
-    settings = make_settings(tmp_path / "home", calibration_interval=0.2, sla_interval=0)
+    settings = make_settings(tmp_path / "home", calibration_interval=0.2, sla_interval=0,
+                             feedback_refit_min_interval=0)
     engine = build_engine(settings, embedder=embedder)
     index = engine.services.index
     before = dict(index.calibrator.thresholds)
@@ -69,7 +71,7 @@ def test_the_running_server_learns_how_many_questions_the_kb_covers(tmp_path, em
         say(client, cid, auth, "I want to talk to a human")  # a hand-off the customer asked for: not counted
         asked = 0
         while asked < MIN_TRAFFIC:
-            if asked % 20 == 0:
+            if asked % settings.feedback_questions_per_conversation == 0:  # more count for nothing
                 cid, auth = start(client)
             turn = say(client, cid, auth, QUESTIONS[asked % len(QUESTIONS)])
             assert turn["outcome"]["type"] in ("answer", "clarify"), turn["outcome"]
