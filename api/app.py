@@ -107,6 +107,17 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
         return JSONResponse(status_code=exc.status_code, content={"error": exc.code, "detail": exc.message},
                             headers=headers)
 
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeout)
+    async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+        """Redis (rate limits, live events of several workers) does not answer: 503 and a retry, never a 500."""
+        log.error("redis.unavailable path=%s error=%s", request.url.path, type(exc).__name__)
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "error": "unavailable", "detail": "a service tier0 needs (Redis) does not answer; try again shortly"})
+
     @app.get("/healthz", tags=["ops"], response_model=Health, responses={503: {"model": Health}})
     def healthz(request: Request) -> Any:
         """200 when this worker serves turns; 503 while it starts (load balancers wait for 200)."""

@@ -506,3 +506,14 @@ def test_an_ipv6_subscriber_is_one_client_across_its_64(home, engine):
     codes = [client(app, ip).post("/api/conversations", json={}).status_code for ip in ips]
     assert codes == [201, 201, 429]
     assert client(app, "2001:db8:1:3::1").post("/api/conversations", json={}).status_code == 201
+
+
+def test_redis_not_answering_is_a_503_with_a_retry_not_a_500(home, engine):
+    """Limits (and live events) on a Redis that does not answer: a clear 503 with Retry-After, never a 500."""
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = client(make_app(home, engine, redis_url=f"redis://127.0.0.1:{port}/0"))
+    r = c.post("/api/conversations", json={})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+    assert r.json()["error"] == "unavailable" and "Redis" in r.json()["detail"]
