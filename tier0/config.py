@@ -171,6 +171,7 @@ class Settings(BaseSettings):
         if v < 1:
             raise ValueError("must be at least 1")
         return v
+
     # sessions and tokens: lifetimes, stream tickets, the first admin's password
     # Absolute lifetime of an agent's sign-in session (hours since sign-in): refused after it, however recently used
     # (the idle expiry, TIER0_SESSION_HOURS, slides within it). Default 24.
@@ -258,6 +259,18 @@ class Settings(BaseSettings):
     def _feedback_per_conversation(cls, v: int) -> int:  # noqa: N805
         if v < 1:
             raise ValueError("must be at least 1")
+        return v
+
+    @validator("session_max_hours", "customer_token_hours", "stream_ticket_seconds", "webhook_timeout_s")
+    def _more_than_zero(cls, v: float) -> float:  # noqa: N805
+        if not v > 0:
+            raise ValueError("must be more than 0")
+        return v
+
+    @validator("retention_days", "webhook_keep_delivered_days", "webhook_keep_failed_days")
+    def _days(cls, v: float) -> float:  # noqa: N805
+        if v < 0:
+            raise ValueError("must be 0 (keep forever) or more")
         return v
 
     @validator("home", "sample_kb", "desk_config", pre=False)

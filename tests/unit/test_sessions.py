@@ -397,3 +397,15 @@ def test_a_customer_token_expires_unless_used_and_renews_while_used(world):
                  headers={"Authorization": f"Bearer {fresh['token']}"})
     assert r.status_code == 200
     clock.set(MONDAY)
+
+
+@pytest.mark.parametrize("setting, value", [("session_max_hours", 0), ("customer_token_hours", -1),
+                                            ("stream_ticket_seconds", 0), ("webhook_timeout_s", 0),
+                                            ("retention_days", -1), ("webhook_keep_failed_days", -2)])
+def test_a_lifetime_setting_out_of_range_stops_the_start_with_its_name(setting, value):
+    from pydantic import ValidationError
+
+    from tier0.config import Settings
+
+    with pytest.raises(ValidationError, match=setting):
+        Settings(**{setting: value})
