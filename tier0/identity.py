@@ -15,7 +15,8 @@ and ``tier``, in that order, each the string the page sends (a missing or null a
 (no spaces; non-ASCII characters as themselves, not ``\\u`` escapes; ``/`` not escaped). The page sends the
 attributes and ``signature`` in ``customer``; :func:`checked` marks them ``verified: true``, or ``false`` without a
 signature (kept for the agents to read, trusted for nothing); a wrong signature is refused (:class:`Forbidden`: the
-site is misconfigured). docs/security.md ("How a site signs its customer") has the site-side snippets (Python, Node, PHP).
+site is misconfigured). docs/security.md ("How a site signs its customer") has the site-side snippets (Python,
+Node, PHP).
 
 **Reply tokens.** Each ticket has a random token (:func:`new_reply_token`) that tier0 puts where outgoing mail
 carries it (the reply address ``support+<token>@…``, the ticket view and the webhooks); an inbound e-mail joins a
