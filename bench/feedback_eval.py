@@ -61,6 +61,8 @@ def main() -> int:
     ap.add_argument("suites", nargs="*")
     ap.add_argument("--share", type=float, default=0.3, help="share of answered customers who give feedback")
     ap.add_argument("--target", type=float, default=0.03)
+    ap.add_argument("--relax", default="0", help="comma-separated TIER0_FEEDBACK_RELAX values to refit with "
+                                                  "(how far customers' votes may lower a threshold; 0 the default)")
     args = ap.parse_args()
     suites = args.suites or ["sample"] + sorted(p.name for p in SHARED.iterdir() if p.name != "human-requests-en")
     embedders = load_embedders(DEFAULT_EMBEDDING_MODELS)
@@ -83,17 +85,20 @@ def main() -> int:
                 for r, text, lang, top, answered in decide(index, cal, prod)
                 if answered and rng.random() < args.share
             ]
-            cal2 = calibration.fit(index, target=args.target, feedback=feedback)
-            index.calibrator = cal2
-            after = rates(decide(index, cal2, test))
+            afters = []
+            for relax in [float(x) for x in args.relax.split(",")]:
+                cal2 = calibration.fit(index, target=args.target, feedback=feedback, relax=relax)
+                index.calibrator = cal2
+                afters.append((relax, rates(decide(index, cal2, test)), cal2))
         bad = sum(1 for f in feedback if not f.helpful)
-        print(
-            f"{name:14} {len(feedback):4} ({bad:2} no) {before[0]:10.3f} / {before[1]:.3f} ({before[2]:4})"
-            f" {after[0]:10.3f} / {after[1]:.3f} ({after[2]:4})  "
-            f"{cal and round(cal.threshold('en'), 3)} -> {cal2 and round(cal2.threshold('en'), 3)}"
-            f"  [{time.perf_counter() - t0:.0f}s]",
-            flush=True,
-        )
+        for relax, after, cal2 in afters:
+            print(
+                f"{name:14} {len(feedback):4} ({bad:2} no) {before[0]:10.3f} / {before[1]:.3f} ({before[2]:4})"
+                f" {after[0]:10.3f} / {after[1]:.3f} ({after[2]:4})  "
+                f"{cal and round(cal.threshold('en'), 3)} -> {cal2 and round(cal2.threshold('en'), 3)}"
+                f"  relax {relax:g}  [{time.perf_counter() - t0:.0f}s]",
+                flush=True,
+            )
     return 0
 
 
