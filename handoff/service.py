@@ -158,18 +158,6 @@ class HandoffService:
     def events(self, reference: str) -> List[Dict[str, Any]]:
         return self._views.events(reference)
 
-    def list_tickets(
-        self,
-        agent: Optional[AgentView] = None,
-        queue: Optional[str] = None,
-        status: Optional[str] = None,
-        priority: Optional[str] = None,
-        assignee: Optional[str] = None,
-        limit: int = 200,
-    ) -> List[Dict[str, Any]]:
-        """Tickets the agent may see, most urgent first (SLA breached, then soonest due, priority, age)."""
-        return self._views.list_tickets(agent, queue, status, priority, assignee, limit)
-
     def ticket_page(
         self,
         agent: Optional[AgentView] = None,

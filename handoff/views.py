@@ -22,7 +22,7 @@ from tier0.errors import Forbidden, InvalidInput
 from tier0.identity import reply_address, verified_email
 from tier0.vocab import OPEN_TICKET_STATUSES, Language, Sender, TicketStatus
 
-OPEN_FILTER = "open"  # list_tickets(status=...): the open tickets, waiting or with an agent
+OPEN_FILTER = "open"  # ticket_page(status=...): the open tickets, waiting or with an agent
 TICKET_PAGE = 50  # tickets in one page of the desk's queue, unless the caller asks another number
 MAX_TICKET_PAGE = 200  # and at most
 # What a ticket's SLA clock and its place in the queue need: read for every ticket of the queue (a few columns), the
@@ -192,18 +192,6 @@ class TicketViews:
             return self.ticket_dict(t) if t else None
 
     # -- queues ----------------------------------------------------------------------------------------------
-    def list_tickets(
-        self,
-        agent: Optional[AgentView] = None,
-        queue: Optional[str] = None,
-        status: Optional[str] = None,
-        priority: Optional[str] = None,
-        assignee: Optional[str] = None,
-        limit: int = MAX_TICKET_PAGE,
-    ) -> List[Dict[str, Any]]:
-        """The first ``limit`` tickets the agent may see, most urgent first (:meth:`ticket_page`)."""
-        return self.ticket_page(agent, queue, status, priority, assignee, limit=limit)[0]
-
     def ticket_page(
         self,
         agent: Optional[AgentView] = None,
