@@ -63,7 +63,7 @@ def public_ticket(ticket: Optional[Dict[str, Any]], agents: Any = None) -> Optio
             out[key] = ticket[key]
     assignee = ticket.get("assignee")
     if assignee and agents is not None:
-        name = next((a["display_name"] for a in agents.list() if a["username"] == assignee), None)
+        name = agents.display_name(assignee)
         if name:
             out["agent"] = name
     return PublicTicket.parse_obj(out).dict(exclude_unset=True)

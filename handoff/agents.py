@@ -173,6 +173,11 @@ class AgentDirectory:
         with self.db.session() as s:
             return len(s.execute(select(AgentAccount.id)).all())
 
+    def display_name(self, username: str) -> Optional[str]:
+        """The name customers see for this agent (None for an unknown one): one row, not the whole list."""
+        with self.db.session() as s:
+            return s.execute(select(AgentAccount.display_name).where(AgentAccount.username == username)).scalar()
+
     def list(self) -> List[dict]:
         with self.db.session() as s:
             rows = s.execute(select(AgentAccount).order_by(AgentAccount.username)).scalars()

@@ -14,11 +14,10 @@ them), :mod:`handoff.sla_runs` (the SLA scheduler) and :mod:`handoff.availabilit
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from handoff.agents import AgentView
 from handoff.deskconfig import DeskConfig
@@ -78,10 +77,6 @@ class DeskContext:
     reply_address: Optional[str] = None  # TIER0_REPLY_ADDRESS: where e-mail replies go, with "{token}"
     listeners: List[Listener] = field(default_factory=list)
     outbox: List[OutboxWriter] = field(default_factory=list)
-
-    def unit(self, session: Any = None) -> ContextManager[Any]:
-        """The caller's unit of work when it passes one, else a new one that writes (``db.session(write=True)``)."""
-        return contextlib.nullcontext(session) if session is not None else self.db.session(write=True)
 
     def publish(self, s, pending: Pending) -> None:
         """Announce a change from inside its unit of work: the outbox rows are written now, in the same

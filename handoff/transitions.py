@@ -135,7 +135,7 @@ class TicketTransitions:
         (the conversation's owner, a notice to the customer); ``session``: the caller's unit of work."""
         now = self.ctx.clock.now()
         actor = actor_of(agent)
-        with self.ctx.unit(session) as s:
+        with self.ctx.db.unit(session, write=True) as s:
             t = self.ctx.load(s, reference, lock=True)
             self.ctx.check(t, agent)
             if action == "claim" and t.status == TicketStatus.AGENT:  # two claims at once: the second one learns why

@@ -10,7 +10,6 @@ A conversation is owned by the bot until it is handed off; from then on the bot 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -18,7 +17,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Session
@@ -159,11 +158,6 @@ class ConversationStore:
             s.add(conv)
         return ConversationView.of(conv), token
 
-    def _unit(self, session: Optional[Session]) -> ContextManager[Session]:
-        """The caller's unit of work when it passes one (a session of ``Database.session``: its commit decides, and
-        the listeners hear of a message once it is committed), else a unit of its own."""
-        return contextlib.nullcontext(session) if session is not None else self.db.session()
-
     def _get(self, s: Session, conversation_id: str, lock: bool = False) -> Conversation:
         """The conversation; ``lock`` takes its row lock (PostgreSQL) so two workers cannot both change its owner."""
         conv = s.get(Conversation, conversation_id, with_for_update=lock or None)
@@ -198,7 +192,7 @@ class ConversationStore:
     ) -> Dict[str, Any]:
         if sender not in SENDERS:
             raise InvalidInput(f"unknown sender {sender!r}")
-        with self._unit(session) as s:
+        with self.db.unit(session) as s:
             self._get(s, conversation_id)
             m = Message(conversation_id=conversation_id, sender=Sender(sender).value, text=text, data=dict(data or {}))
             s.add(m)
@@ -256,7 +250,7 @@ class ConversationStore:
         unknown = set(fields) - allowed
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)}")
-        with self._unit(session) as s:
+        with self.db.unit(session) as s:
             conv = self._get(s, conversation_id, lock="status" in fields)
             if "status" in fields:
                 fields["status"] = next_ownership(conversation_id, conv.status, fields["status"]).value

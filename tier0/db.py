@@ -15,7 +15,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Iterator, List, Optional, Sequence, Tuple
 
 from sqlalchemy import Column, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
@@ -167,6 +167,11 @@ class Database:
                         fn()
                     except Exception:  # noqa: BLE001 - the change is committed; a notification never undoes it
                         log.exception("db.after_commit_failed")
+
+    def unit(self, session: Optional[Session] = None, write: bool = False) -> ContextManager[Session]:
+        """The caller's unit of work when it passes one (its commit decides, and :func:`after_commit` work waits for
+        it), else a new :meth:`session` of its own."""
+        return contextlib.nullcontext(session) if session is not None else self.session(write=write)
 
     def dispose(self) -> None:
         self.engine.dispose()
