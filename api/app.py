@@ -166,7 +166,7 @@ async def _limited(request: Request) -> Optional[Response]:
     limit = request.app.state.max_request_bytes
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # "²" is a digit to Python, not to int()
             return JSONResponse(status_code=400, content={"error": "invalid_input",
                                                           "detail": "Content-Length is not a number"})
         if int(declared) > limit:
