@@ -48,8 +48,8 @@ test-fast: ## only the tests that load no model (tests/unit), in seconds; withou
 	else $(MAKE) -s $(FAST_STAMP) && $(FAST)/bin/python -m pytest -p no:cacheprovider -m unit tests/unit; fi
 
 check: $(STAMP) ## lint and type-check the product code (ruff, mypy)
-	$(BIN)/ruff check tier0 knowledge_base retrieval handoff bot api cli tests bench
-	$(BIN)/mypy tier0 knowledge_base retrieval handoff bot api cli
+	$(BIN)/ruff check tier0 knowledge_base retrieval handoff bot analytics api cli tests bench
+	$(BIN)/mypy tier0 knowledge_base retrieval handoff bot analytics api cli
 
 eval: $(STAMP) ## replay every public suite and the sample suite (bench/eval_all.sh), then draw the curves
 	bash bench/eval_all.sh

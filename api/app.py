@@ -3,7 +3,9 @@
     /api/...           the customer's widget (api.widget)
     /api/desk/...      agents, team leads, admins (api.desk)
     /api/inbound/...   channels that post to tier0 (api.inbound)
-    /, /desk           the chat and desk pages; /static their files; /healthz for load balancers
+    /api/editor/...    KB editors (api.editor)
+    /api/analytics/... team leads' figures (api.analytics)
+    /, /desk, /editor, /analytics   the pages; /static their files; /healthz for load balancers
 
 The body limit and security headers are applied in one place, :func:`_guard`, for every route; the rate limits
 and the sign-in throttle as dependencies of their routes (:mod:`api.limits`). A worker is one process
@@ -22,7 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import desk, inbound, privacy, widget
+from api import analytics, desk, editor, inbound, privacy, widget
 from api.background import Background
 from api.limits import Limits, WidgetCORS, security_headers
 from api.live import LiveHub, RedisBus
@@ -134,11 +136,23 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
     def desk_page() -> FileResponse:
         return FileResponse(STATIC / "desk.html")
 
+    @app.get("/editor", include_in_schema=False)
+    def editor_page() -> FileResponse:
+        return FileResponse(STATIC / "editor.html")
+
+    @app.get("/analytics", include_in_schema=False)
+    def analytics_page() -> FileResponse:
+        return FileResponse(STATIC / "analytics.html")
+
+    # -- the website widget's files: /widget.js, /demo (#23 H1) ----------------------------------------------------
+
     # every API route documents the refusals it may answer (api.schemas.ERRORS), checked by schemathesis
     app.include_router(widget.router, responses=ERRORS)
     app.include_router(desk.router, responses=ERRORS)
     app.include_router(inbound.router, responses=ERRORS)
     app.include_router(privacy.router, responses=ERRORS)
+    app.include_router(editor.router, responses=ERRORS)
+    app.include_router(analytics.router, responses=ERRORS)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 

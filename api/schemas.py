@@ -378,6 +378,24 @@ class Unparsable(BaseModel):
     detail: str
 
 
+# -- the editor console (#22 A: articles, versions, publish) ----------------------------------------------------------
+
+
+# -- try it, calibration health, refit curves (#22 C) -----------------------------------------------------------------
+
+
+# -- article feedback, content gaps, ticket to article (#22 D) --------------------------------------------------------
+
+
+# -- analytics, satisfaction (#22 E) ----------------------------------------------------------------------------------
+
+
+# -- import, export, rendering (#22 F) --------------------------------------------------------------------------------
+
+
+# -- the website widget (#23 H1) --------------------------------------------------------------------------------------
+
+
 # The refusals every API route may answer, documented in the OpenAPI schema (api.app includes the routers with them),
 # so that clients and schemathesis (tests/integration/test_authorisation.py) know every status code and its body.
 ERRORS: Dict[Union[int, str], Dict[str, Any]] = {

@@ -44,10 +44,13 @@ class ArticleData:
     questions: List[str] = field(default_factory=list)
     handoff: Optional[str] = None
     status: str = ArticleStatus.PUBLISHED.value
+    # the version this content is (knowledge_base.models.ArticleVersion); None for content not stored yet
+    version: Optional[int] = None
 
     def content_hash(self) -> str:
         d = asdict(self)
         d.pop("status")
+        d.pop("version")
         return hashlib.sha256(json.dumps(d, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def to_markdown(self) -> str:

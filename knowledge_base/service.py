@@ -47,6 +47,7 @@ def article_data(a: Article) -> ArticleData:
         questions=list(a.questions or []),
         handoff=a.handoff_queue,
         status=a.status,
+        version=a.version,
     )
 
 

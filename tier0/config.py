@@ -138,6 +138,24 @@ class Settings(BaseSettings):
     # Serve the OpenAPI docs (/docs, /redoc, /openapi.json); false answers 404 there.
     openapi_docs: bool = True
 
+    # -- KB editors and analytics (#22) -----------------------------------------------------------------------------
+    # editor: drafts, versions, publish (A)
+
+    # instant publish: incremental index and calibration (B)
+
+    # try it, calibration health, refit with curves (C)
+
+    # article feedback, content gaps, ticket to article (D)
+
+    # analytics and satisfaction (E)
+
+    # import, export, HTML (F)
+
+    # -- the website widget (#23) -----------------------------------------------------------------------------------
+    # widget backend: public search, idempotency, offline contact, widget.js (H1)
+
+    # widget front end (H2)
+
     @validator("limit_conversations_per_ip", "limit_messages_per_conversation", "limit_messages_per_ip",
                "limit_login_failures_per_ip", "limit_login_failures_per_account")
     def _rates(cls, v: str) -> str:  # noqa: N805

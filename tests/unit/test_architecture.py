@@ -22,8 +22,9 @@ ALLOWED = {
     "retrieval": {"tier0", "retrieval"},
     "handoff": {"tier0", "handoff"},
     "bot": DOMAIN | {"bot"},
-    "api": DOMAIN | {"bot", "api"},
-    "cli": DOMAIN | {"bot", "api", "cli"},
+    "analytics": DOMAIN | {"bot", "analytics"},
+    "api": DOMAIN | {"bot", "analytics", "api"},
+    "cli": DOMAIN | {"bot", "analytics", "api", "cli"},
 }
 
 

@@ -1,0 +1,1 @@
+// #22 E: a panel of the console (see console.js: tier0.panel(name, {title, roles, show, hide}))

@@ -1,0 +1,1 @@
+// #22 D: a panel of the console (see console.js: tier0.panel(name, {title, roles, show, hide}))
