@@ -108,7 +108,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
 
     refit_lock = threading.Lock()  # a KB change and the background feedback check must not fit at once
 
-    def sync_index() -> None:
+    def sync_index(_changed: Optional[List[str]] = None) -> None:
         from bot.feedback import read
 
         with refit_lock, _machine_lock(settings.index_dir):

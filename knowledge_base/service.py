@@ -56,21 +56,23 @@ class KnowledgeBase:
 
     def __init__(self, db: Database):
         self.db = db
-        self._listeners: List[Callable[[], None]] = []
+        self._listeners: List[Callable[[List[str]], None]] = []
 
-    def on_change(self, callback: Callable[[], None]) -> None:
+    def on_change(self, callback: Callable[[List[str]], None]) -> None:
+        """``callback(ids)`` after a commit that changed what the bot may answer from: ``ids`` are the articles whose
+        published content changed (created, edited, published, archived)."""
         self._listeners.append(callback)
 
-    def _changed(self) -> None:
+    def _changed(self, ids: List[str]) -> None:
         for cb in self._listeners:
-            cb()
+            cb(list(ids))
 
     # -- writing ---------------------------------------------------------------------------------
     def upsert(self, data: ArticleData, source: Optional[str] = None, note: Optional[str] = None) -> str:
         """Create or update one article; returns 'created', 'updated' or 'unchanged'."""
         result = self._upsert(data, source, note)
         if result != "unchanged":
-            self._changed()
+            self._changed([data.id])
         return result
 
     def _upsert(self, data: ArticleData, source: Optional[str], note: Optional[str]) -> str:
@@ -135,7 +137,7 @@ class KnowledgeBase:
                 continue
             getattr(report, outcome).append(data.id)
         if report.created or report.updated:
-            self._changed()
+            self._changed(report.created + report.updated)
         log.info("kb.imported %s from %s", report.summary(), folder)
         return report
 
