@@ -5,7 +5,7 @@
     SignedInAgent   a signed-in desk account (``Authorization: Bearer``; never a token in the URL), even one that
                     must still change its password (/me, the password change)
     CurrentAgent    a signed-in desk account that has no password to change (403 password_change_required)
-    Lead / Admin    a CurrentAgent with at least that role
+    Editor / Lead / Admin   a CurrentAgent with at least that role (tier0.vocab.Role: agent < editor < lead < admin)
 
 Event streams, which a browser opens without headers, take a stream ticket instead (tier0.stream_tickets).
 """
@@ -88,5 +88,6 @@ Engine = Annotated[ConversationEngine, Depends(_engine)]
 CustomerToken = Annotated[Optional[str], Depends(_customer_token)]
 SignedInAgent = Annotated[AgentView, Depends(_signed_in_agent)]
 CurrentAgent = Annotated[AgentView, Depends(_current_agent)]
+Editor = Annotated[AgentView, Depends(_role(Role.EDITOR))]
 Lead = Annotated[AgentView, Depends(_role(Role.LEAD))]
 Admin = Annotated[AgentView, Depends(_role(Role.ADMIN))]

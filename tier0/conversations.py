@@ -93,6 +93,22 @@ class Message(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
 
+class SurveyAnswer(Base):
+    """The satisfaction survey shown at the end of a conversation (resolved by the bot or by a person): one answer a
+    conversation (the last one counts), read by the escalation analytics (CSAT)."""
+
+    __tablename__ = "survey_answers"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(32), ForeignKey("conversations.id"), index=True, nullable=False)
+    ticket_id = Column(Integer, nullable=True, index=True)  # the ticket that ended it, if a person did
+    resolved_by = Column(String(16), nullable=False)  # tier0.vocab.Sender: "bot" or "agent"
+    rating = Column(Integer, nullable=False)  # 1..5 (a thumbs-down is 1, a thumbs-up 5)
+    comment = Column(Text, nullable=True)
+    language = Column(String(8), nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+
+
 @dataclass
 class ConversationView:
     id: str

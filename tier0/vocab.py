@@ -53,11 +53,12 @@ def parse(kind: Type[W], value: str, what: str) -> W:
 
 # -- people ---------------------------------------------------------------------------------------------------------
 class Role(Word):
-    """Desk roles, each allowed what the ones before it are: an agent works tickets of their queues; a lead also
-    reads the desk's configuration and numbers and manages nothing; an admin manages accounts and runs the SLA
-    scheduler by hand."""
+    """Desk roles, each allowed what the ones before it are: an agent works tickets of their queues; an editor also
+    writes, tries and publishes knowledge-base articles (the editor console); a lead also reads the desk's
+    configuration and the escalation analytics; an admin manages accounts and runs the SLA scheduler by hand."""
 
     AGENT = "agent"
+    EDITOR = "editor"
     LEAD = "lead"
     ADMIN = "admin"
 

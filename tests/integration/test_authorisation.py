@@ -43,11 +43,12 @@ INBOUND_SECRET = "inbound-test-secret"
 #   cust   the customer: the bearer token of the conversation under test (the one that opened the ticket)
 #   othr   another customer: the bearer token of another conversation
 #   oq     an agent of other queues (dave: specialists, complaints) — not of the ticket's queue (tier1)
+#   edtr   a KB editor (erin): the editor role, no queue
 #   agnt   an agent of the ticket's queue (alice: tier1)
 #   lead   a team lead (carol)
 #   admn   the admin
 #   mail   the mail provider: the inbound e-mail secret (X-Tier0-Secret), nothing else
-CALLERS = ("anon", "cust", "othr", "oq", "agnt", "lead", "admn", "mail")
+CALLERS = ("anon", "cust", "othr", "oq", "edtr", "agnt", "lead", "admn", "mail")
 
 # Each cell: ok   the caller gets through: 2xx, for the request REQUESTS makes
 #            401  refused: who are you? (no valid desk session)
@@ -56,50 +57,52 @@ CALLERS = ("anon", "cust", "othr", "oq", "agnt", "lead", "admn", "mail")
 #                 403 to a wrong token (conversation ids are random, so a 403 tells nothing worth hiding)
 # A new route is one more line; a new kind of caller one more column (and its headers in `world`).
 MATRIX = """
-route                                                           anon cust othr oq   agnt lead admn mail
-GET    /openapi.json                                            ok   ok   ok   ok   ok   ok   ok   ok
-GET    /docs                                                    ok   ok   ok   ok   ok   ok   ok   ok
-GET    /docs/oauth2-redirect                                    ok   ok   ok   ok   ok   ok   ok   ok
-GET    /redoc                                                   ok   ok   ok   ok   ok   ok   ok   ok
-GET    /healthz                                                 ok   ok   ok   ok   ok   ok   ok   ok
-GET    /                                                        ok   ok   ok   ok   ok   ok   ok   ok
-GET    /desk                                                    ok   ok   ok   ok   ok   ok   ok   ok
-GET    /static/{path}                                           ok   ok   ok   ok   ok   ok   ok   ok
-POST   /api/conversations                                       ok   ok   ok   ok   ok   ok   ok   ok
-POST   /api/conversations/{conversation_id}/messages            403  ok   403  403  403  403  403  403
-GET    /api/conversations/{conversation_id}/messages            403  ok   403  403  403  403  403  403
-POST   /api/conversations/{conversation_id}/stream-ticket       403  ok   403  403  403  403  403  403
-GET    /api/conversations/{conversation_id}/stream              403  ok   403  403  403  403  403  403
-GET    /api/articles/{article_id}                               ok   ok   ok   ok   ok   ok   ok   ok
-POST   /api/desk/login                                          ok   ok   ok   ok   ok   ok   ok   ok
-POST   /api/desk/password                                       401  401  401  ok   ok   ok   ok   401
-POST   /api/desk/stream-ticket                                  401  401  401  ok   ok   ok   ok   401
-POST   /api/desk/logout                                         ok   ok   ok   ok   ok   ok   ok   ok
-GET    /api/desk/me                                             401  401  401  ok   ok   ok   ok   401
-GET    /api/desk/queues                                         401  401  401  ok   ok   ok   ok   401
-GET    /api/desk/tickets                                        401  401  401  ok   ok   ok   ok   401
-GET    /api/desk/tickets/{reference}                            401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/claim                      401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/release                    401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/reply                      401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/notes                      401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/resolve                    401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/escalate                   401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/return-to-bot              401  401  401  403  ok   ok   ok   401
-POST   /api/desk/tickets/{reference}/flag                       401  401  401  403  ok   ok   ok   401
-GET    /api/desk/tickets/{reference}/messages                   401  401  401  403  ok   ok   ok   401
-GET    /api/desk/tickets/{reference}/events                     401  401  401  403  ok   ok   ok   401
-GET    /api/desk/stream                                         401  401  401  ok   ok   ok   ok   401
-GET    /api/desk/agents                                         401  401  401  403  403  ok   ok   401
-POST   /api/desk/agents                                         401  401  401  403  403  403  ok   401
-PATCH  /api/desk/agents/{username}                              401  401  401  403  403  403  ok   401
-GET    /api/desk/config                                         401  401  401  403  403  ok   ok   401
-POST   /api/desk/sla/run                                        401  401  401  403  403  403  ok   401
-GET    /api/desk/webhooks/deliveries                            401  401  401  403  403  403  ok   401
-POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  403  403  403  ok   401
-POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  ok   401
-GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  ok   401
-POST   /api/inbound/email                                       403  403  403  403  403  403  403  ok
+route                                                           anon cust othr oq   edtr agnt lead admn mail
+GET    /openapi.json                                            ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /docs                                                    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /docs/oauth2-redirect                                    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /redoc                                                   ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /healthz                                                 ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /                                                        ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /desk                                                    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /editor                                                  ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /analytics                                               ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /static/{path}                                           ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /api/conversations                                       ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /api/conversations/{conversation_id}/messages            403  ok   403  403  403  403  403  403  403
+GET    /api/conversations/{conversation_id}/messages            403  ok   403  403  403  403  403  403  403
+POST   /api/conversations/{conversation_id}/stream-ticket       403  ok   403  403  403  403  403  403  403
+GET    /api/conversations/{conversation_id}/stream              403  ok   403  403  403  403  403  403  403
+GET    /api/articles/{article_id}                               ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /api/desk/login                                          ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /api/desk/password                                       401  401  401  ok   ok   ok   ok   ok   401
+POST   /api/desk/stream-ticket                                  401  401  401  ok   ok   ok   ok   ok   401
+POST   /api/desk/logout                                         ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /api/desk/me                                             401  401  401  ok   ok   ok   ok   ok   401
+GET    /api/desk/queues                                         401  401  401  ok   ok   ok   ok   ok   401
+GET    /api/desk/tickets                                        401  401  401  ok   ok   ok   ok   ok   401
+GET    /api/desk/tickets/{reference}                            401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/claim                      401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/release                    401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/reply                      401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/notes                      401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/resolve                    401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/escalate                   401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/return-to-bot              401  401  401  403  403  ok   ok   ok   401
+POST   /api/desk/tickets/{reference}/flag                       401  401  401  403  403  ok   ok   ok   401
+GET    /api/desk/tickets/{reference}/messages                   401  401  401  403  403  ok   ok   ok   401
+GET    /api/desk/tickets/{reference}/events                     401  401  401  403  403  ok   ok   ok   401
+GET    /api/desk/stream                                         401  401  401  ok   ok   ok   ok   ok   401
+GET    /api/desk/agents                                         401  401  401  403  403  403  ok   ok   401
+POST   /api/desk/agents                                         401  401  401  403  403  403  403  ok   401
+PATCH  /api/desk/agents/{username}                              401  401  401  403  403  403  403  ok   401
+GET    /api/desk/config                                         401  401  401  403  403  403  ok   ok   401
+POST   /api/desk/sla/run                                        401  401  401  403  403  403  403  ok   401
+GET    /api/desk/webhooks/deliveries                            401  401  401  403  403  403  403  ok   401
+POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  403  403  403  403  ok   401
+POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  403  ok   401
+GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  403  ok   401
+POST   /api/inbound/email                                       403  403  403  403  403  403  403  403  ok
 """
 
 
@@ -317,10 +320,10 @@ def world(served) -> Iterator[World]:
 def build_world(http: httpx.Client, home: Path) -> World:
     admin_password = "the admin's own password"
     admin = change_first_admin_password(http, home, admin_password)  # tier0 forces it at first sign-in
-    for name, role in (("alice", "agent"), ("bob", "agent"), ("dave", "agent"), ("carol", "lead")):
+    for name, role in (("alice", "agent"), ("bob", "agent"), ("dave", "agent"), ("erin", "editor"), ("carol", "lead")):
         r = http.post("/api/desk/agents", headers=admin, json={"username": name, "password": PASSWORD, "role": role})
         assert r.status_code == 201, r.text
-    passwords = {"oq": ("dave", PASSWORD), "agnt": ("alice", PASSWORD), "lead": ("carol", PASSWORD),
+    passwords = {"oq": ("dave", PASSWORD), "edtr": ("erin", PASSWORD), "agnt": ("alice", PASSWORD), "lead": ("carol", PASSWORD),
                  "admn": ("admin", admin_password)}
     headers = {who: sign_in(http, *cred) for who, cred in passwords.items()}
 

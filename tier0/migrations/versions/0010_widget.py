@@ -1,4 +1,4 @@
-"""the website widget: idempotent messages, offline contact (#23)
+"""the website widget: satisfaction survey answers (#23)
 
 Revision ID: 0010
 Revises: 0009
@@ -6,8 +6,8 @@ Create Date: 2026-12-04
 """
 from typing import Sequence, Union
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0010"
@@ -17,8 +17,25 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    pass  # reserved slot: filled by the change that needs it
+    # the satisfaction survey at the end of a conversation (tier0.conversations.SurveyAnswer)
+    op.create_table(
+        "survey_answers",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("conversation_id", sa.String(length=32), sa.ForeignKey("conversations.id"), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=True),
+        sa.Column("resolved_by", sa.String(length=16), nullable=False),
+        sa.Column("rating", sa.Integer(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )
+    op.create_index("ix_survey_answers_conversation_id", "survey_answers", ["conversation_id"])
+    op.create_index("ix_survey_answers_ticket_id", "survey_answers", ["ticket_id"])
+    op.create_index("ix_survey_answers_created_at", "survey_answers", ["created_at"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_survey_answers_created_at", table_name="survey_answers")
+    op.drop_index("ix_survey_answers_ticket_id", table_name="survey_answers")
+    op.drop_index("ix_survey_answers_conversation_id", table_name="survey_answers")
+    op.drop_table("survey_answers")
