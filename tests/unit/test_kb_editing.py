@@ -186,3 +186,20 @@ def test_upsert_keeps_working_for_drafts_and_names_the_author(kb):
     assert kb.heard == [] and kb.summary("gap-1")["has_draft"]
     assert kb.upsert(ArticleData(id="gap-1", title="Gift cards", lang="en"), note="import") == "updated"
     assert kb.heard == [["gap-1"]] and kb.versions("gap-1")[0]["author"] == "dan"
+
+
+def test_the_cli_publishes_and_archives(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+    from tier0.config import Settings
+
+    monkeypatch.delenv("TIER0_DATABASE_URL", raising=False)
+    kb = KnowledgeBase(Database(Settings(home=tmp_path).db_url))
+    kb.db.migrate()
+    art = new(kb)
+    assert main(["--home", str(tmp_path), "kb", "publish", art.id, "--note", "from the shell"]) == 0
+    assert capsys.readouterr().out.strip() == f"{art.id}: published, version 2"
+    assert [a.id for a in kb.published()] == [art.id] and kb.versions(art.id)[-1]["note"] == "from the shell"
+    assert main(["--home", str(tmp_path), "kb", "archive", art.id]) == 0 and kb.published() == []
+    assert main(["--home", str(tmp_path), "kb", "archive", art.id]) == 2
+    assert capsys.readouterr().err.strip() == f"tier0: error: article {art.id} is archived already"
+    kb.db.dispose()
