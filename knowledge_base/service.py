@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from knowledge_base.editing import CONTENT_FIELDS, SLUG_CHARS, check_article, check_note, diff_snapshots, slugify
@@ -146,7 +147,7 @@ class KnowledgeBase:
         """(outcome, whether published content changed: it was or is published)."""
         digest = data.content_hash()
         with self.db.session(write=True) as s:
-            art = s.get(Article, data.id)
+            art = s.get(Article, data.id, with_for_update=True)
             if art is not None and art.content_hash == digest and art.status == data.status:
                 return "unchanged", False
             was_live = art is not None and art.status == ArticleStatus.PUBLISHED
@@ -220,6 +221,13 @@ class KnowledgeBase:
                 raise InvalidInput("no id can be made from this title: give an id (letters, digits, '.', '_', '-')")
             data = replace(data, id=base)
         data = check_article(replace(data, status=ArticleStatus.DRAFT.value))
+        try:
+            return self._create(data, derived, author, note, translation_of)
+        except IntegrityError:  # the same id created at the same moment by someone else (PostgreSQL)
+            raise Conflict(f"article {data.id} exists already") from None
+
+    def _create(self, data: ArticleData, derived: bool, author: Optional[str], note: Optional[str],
+                translation_of: Optional[str]) -> ArticleData:
         with self.db.session(write=True) as s:
             if derived:
                 n, base = 1, data.id
@@ -249,7 +257,7 @@ class KnowledgeBase:
             raise InvalidInput(f"unknown article fields: {', '.join(sorted(unknown))}")
         note = check_note(note)
         with self.db.session(write=True) as s:
-            art = self._row(s, article_id)
+            art = self._row(s, article_id, lock=True)
             working = self._working(s, art)
             data = check_article(replace(working, **fields, status=ArticleStatus.DRAFT.value))
             if data.lang != art.lang and art.translation_of:
@@ -271,7 +279,7 @@ class KnowledgeBase:
         publish (published already and no draft). Listeners hear of it."""
         note = check_note(note)
         with self.db.session(write=True) as s:
-            art = self._row(s, article_id)
+            art = self._row(s, article_id, lock=True)
             if art.status == ArticleStatus.PUBLISHED and art.draft_version is None:
                 raise Conflict(f"article {article_id} is published and has no draft to publish")
             data = replace(self._working(s, art), status=ArticleStatus.PUBLISHED.value)
@@ -284,7 +292,7 @@ class KnowledgeBase:
         """Publish again what version ``version`` held: a new version equal to it, live. A pending draft stays."""
         note = check_note(note)
         with self.db.session(write=True) as s:
-            art = self._row(s, article_id)
+            art = self._row(s, article_id, lock=True)
             old = self._version_row(s, article_id, version)
             data = replace(snapshot_data(old.snapshot), id=art.id, status=ArticleStatus.PUBLISHED.value)
             if art.translation_of and data.lang != art.lang:
@@ -297,7 +305,7 @@ class KnowledgeBase:
         """Nothing of it is answered any more; its row keeps the latest working content (a pending draft's)."""
         note = check_note(note)
         with self.db.session(write=True) as s:
-            art = self._row(s, article_id)
+            art = self._row(s, article_id, lock=True)
             if art.status == ArticleStatus.ARCHIVED:
                 raise Conflict(f"article {article_id} is archived already")
             was_live = art.status == ArticleStatus.PUBLISHED
@@ -311,7 +319,7 @@ class KnowledgeBase:
         """An archived article back as a draft (publish it to answer from it again)."""
         note = check_note(note)
         with self.db.session(write=True) as s:
-            art = self._row(s, article_id)
+            art = self._row(s, article_id, lock=True)
             if art.status != ArticleStatus.ARCHIVED:
                 raise Conflict(f"article {article_id} is not archived")
             data = replace(article_data(art), status=ArticleStatus.DRAFT.value)
@@ -322,7 +330,7 @@ class KnowledgeBase:
         """Make ``article_id`` a translation of ``of`` (joining its group: one article a language), or, with ``of``
         None, take it out of its group. Returns its translations."""
         with self.db.session(write=True) as s:
-            art = self._row(s, article_id)
+            art = self._row(s, article_id, lock=True)
             if of is None:
                 art.translation_of = None
             else:
@@ -352,8 +360,10 @@ class KnowledgeBase:
         if clash is not None:
             raise InvalidInput(f"article {clash} is already the {lang} translation in this group")
 
-    def _row(self, s: Session, article_id: str) -> Article:
-        art = s.get(Article, article_id)
+    def _row(self, s: Session, article_id: str, lock: bool = False) -> Article:
+        # ``lock``: for a write unit (a row lock on PostgreSQL; SQLite's write unit holds the database lock), so that
+        # two saves of one article take version numbers one after the other
+        art = s.get(Article, article_id, with_for_update=lock)
         if art is None:
             raise NotFound(f"article {article_id} not found")
         return art

@@ -321,6 +321,7 @@
 
   window.tier0.panel("articles", {
     title: T.panel,
+    roles: ["editor", "lead", "admin"],
     async show(section, params) {
       if (!root) {
         root = el("div", { class: "articles" }, buildList(), buildForm());
