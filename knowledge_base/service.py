@@ -215,6 +215,8 @@ class KnowledgeBase:
         slug, made unique with -2, -3…); an id given that exists already: Conflict."""
         note = check_note(note)
         derived = not data.id
+        if not " ".join((data.title or "").split()):
+            raise InvalidInput("the title is empty")
         if derived:
             base = slugify(data.title or "")
             if not base:
