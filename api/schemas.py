@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 from pydantic import BaseModel, Field, conint, constr, root_validator
 
 from tier0.vocab import (
+    MAX_ARTICLE_BODY_CHARS,
+    MAX_ARTICLE_QUESTION_CHARS,
+    MAX_ARTICLE_QUESTIONS,
+    MAX_ARTICLE_TAGS,
+    MAX_ARTICLE_TITLE_CHARS,
     MAX_EMAIL_ADDRESS_CHARS,
     MAX_EMAIL_CHARS,
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
     MAX_SURVEY_COMMENT_CHARS,
+    MAX_VERSION_NOTE_CHARS,
     EscalationKind,
     Language,
     Priority,
@@ -385,6 +391,126 @@ class Unparsable(BaseModel):
 
 
 # -- the editor console (#22 A: articles, versions, publish) ----------------------------------------------------------
+if TYPE_CHECKING:
+    ArticleTitle = str
+    ArticleBody = str
+    ShortText = str
+    VersionNote = Optional[str]
+else:
+    ArticleTitle = constr(strict=True, max_length=MAX_ARTICLE_TITLE_CHARS)
+    ArticleBody = constr(strict=True, max_length=MAX_ARTICLE_BODY_CHARS)
+    ShortText = constr(strict=True, max_length=MAX_ARTICLE_QUESTION_CHARS)
+    VersionNote = Optional[constr(strict=True, max_length=MAX_VERSION_NOTE_CHARS)]
+
+
+class ArticleFields(BaseModel):
+    """An article's content as an editor writes it; on a draft save only the fields sent change."""
+
+    title: Optional[ArticleTitle] = None
+    lang: Optional[ShortText] = Field(None, description="en or fr")
+    category: Optional[ShortText] = None
+    tags: Optional[List[ShortText]] = Field(None, max_items=MAX_ARTICLE_TAGS)
+    questions: Optional[List[ShortText]] = Field(None, max_items=MAX_ARTICLE_QUESTIONS,
+                                                 description="alternate phrasings of the question it answers")
+    handoff: Optional[ShortText] = Field(None, description="never answered by the bot: handed to this queue")
+    body: Optional[ArticleBody] = Field(None, description="Markdown")
+    note: VersionNote = Field(None, description="why: kept with the version")
+
+
+class NewArticle(ArticleFields):
+    id: Optional[constr(strict=True, max_length=200)] = Field(  # type: ignore[valid-type]
+        None, description="letters, digits, '.', '_', '-'; absent: made from the title")
+    title: ArticleTitle
+    lang: ShortText
+    translation_of: Optional[constr(strict=True, max_length=200)] = Field(  # type: ignore[valid-type]
+        None, description="the id of the article this one translates")
+
+
+class ArticleRow(BaseModel):
+    id: str
+    title: str
+    lang: str
+    category: Optional[str]
+    status: str
+    version: int = Field(..., description="the live version (or the row's, for a draft or archived article)")
+    updated_at: Optional[str]
+    updated_by: Optional[str]
+    has_draft: bool
+    draft_version: Optional[int]
+    translation_of: Optional[str]
+
+
+class ArticleList(BaseModel):
+    total: int = Field(..., description="articles matching, all pages")
+    articles: List[ArticleRow]
+
+
+class ArticleContent(BaseModel):
+    id: str
+    title: str
+    lang: str
+    body: str
+    category: Optional[str]
+    tags: List[str]
+    questions: List[str]
+    handoff: Optional[str]
+    status: str
+    version: Optional[int]
+
+
+class ArticleVersionOut(BaseModel):
+    version: int
+    status: str
+    note: Optional[str]
+    author: Optional[str]
+    created_at: str
+
+
+class ArticleDetail(BaseModel):
+    article: ArticleRow
+    live: Optional[ArticleContent] = Field(None, description="what the bot answers from; null unless published")
+    draft: Optional[ArticleContent] = Field(None, description="the working draft, if any")
+    versions: List[ArticleVersionOut]
+    translations: List[ArticleRow]
+
+
+class ArticleNote(BaseModel):
+    note: VersionNote = None
+
+
+class RollbackBody(BaseModel):
+    version: int = Field(..., ge=1, le=10**9)
+    note: VersionNote = None
+
+
+class TranslationLink(BaseModel):
+    of: Optional[constr(strict=True, max_length=200)] = Field(  # type: ignore[valid-type]
+        ..., description="the article it translates; null: no longer a translation")
+
+
+class FieldDiff(BaseModel):
+    field: str
+    before: Any
+    after: Any
+    diff: str = Field(..., description="unified diff of the field's lines (a list: one item a line)")
+
+
+class ArticleDiff(BaseModel):
+    from_: str = Field(..., alias="from")
+    to: str
+    fields: List[FieldDiff]
+
+    class Config:
+        allow_population_by_field_name = True
+
+
+class PreviewBody(BaseModel):
+    body: ArticleBody
+
+
+class PreviewOut(BaseModel):
+    html: str = Field(..., description="the Markdown rendered and sanitised, as the widget shows it")
+
 
 
 # -- try it, calibration health, refit curves (#22 C) -----------------------------------------------------------------

@@ -215,6 +215,22 @@ def cmd_kb_import(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_kb_status(args) -> int:
+    """`tier0 kb publish|archive|unarchive ID`: the editor console's actions from the shell (#22 A). Running servers
+    follow through their KB watcher (the index is synced there, not here)."""
+    from knowledge_base.service import KnowledgeBase
+    from tier0.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.db_url)
+    db.create_all()
+    kb = KnowledgeBase(db)
+    action = {"publish": kb.publish, "archive": kb.archive, "unarchive": kb.unarchive}[args.kb_command]
+    art = action(args.id, author=None, note=args.note)
+    print(f"{art.id}: {art.status}, version {art.version}")
+    return 0
+
+
 def eval_index_dir(settings, kb_dir: Path) -> Path:
     """Where `tier0 eval` keeps the vector index and calibration of ``kb_dir`` between runs (one folder per KB)."""
     return settings.home / "eval-index" / hashlib.sha256(str(kb_dir.resolve()).encode()).hexdigest()[:12]
@@ -425,6 +441,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp = kbs.add_parser("import", help="import a folder of Markdown articles (idempotent)")
     imp.add_argument("dir")
     imp.set_defaults(func=cmd_kb_import)
+    for verb, text in (("publish", "publish an article's draft (the bot answers from it)"),
+                       ("archive", "archive an article (the bot no longer answers from it)"),
+                       ("unarchive", "bring an archived article back as a draft")):
+        kv = kbs.add_parser(verb, help=text)
+        kv.add_argument("id", help="the article's id")
+        kv.add_argument("--note", help="kept with the new version")
+        kv.set_defaults(func=cmd_kb_status)
 
     d = sub.add_parser("desk", help="the desk configuration (queues, escalation matrix, SLAs)")
     ds = d.add_subparsers(dest="desk_command", metavar="DESK_COMMAND")

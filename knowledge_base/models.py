@@ -27,6 +27,13 @@ class Article(Base):
     source = Column(String(1000), nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # the editor console (#22 A). The row is the LIVE content while status is published (what the bot answers from);
+    # an editor's working draft of a published article is the ArticleVersion numbered draft_version (None: no draft).
+    # A draft or archived article has nothing live: its row is its working content and draft_version stays None.
+    draft_version = Column(Integer, nullable=True)
+    updated_by = Column(String(100), nullable=True)  # who saved last (a draft or the live content)
+    # translations: articles sharing this group key (the id of the group's first article) translate each other
+    translation_of = Column(String(200), nullable=True, index=True)
 
 
 class ArticleVersion(Base):
@@ -40,3 +47,4 @@ class ArticleVersion(Base):
     status = Column(String(16), nullable=False)
     note = Column(String(500), nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    author = Column(String(100), nullable=True)  # the desk account that saved it (None: an import or the CLI)

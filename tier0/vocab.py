@@ -139,6 +139,23 @@ class ArticleStatus(Word):
 
 
 # -- the editor console (#22 A) -------------------------------------------------------------------------------------
+# Limits of an article written in the editor (knowledge_base.editing.check_article): refused with 422 beyond them.
+MAX_ARTICLE_TITLE_CHARS = 300
+MAX_ARTICLE_BODY_CHARS = 100_000  # ~100 KB of Markdown: a long help page; the HTTP body limit (256 KB) holds it
+MAX_ARTICLE_QUESTIONS = 50  # alternate phrasings
+MAX_ARTICLE_QUESTION_CHARS = 500
+MAX_ARTICLE_TAGS = 30
+MAX_ARTICLE_TAG_CHARS = 50
+MAX_ARTICLE_CATEGORY_CHARS = 100
+MAX_VERSION_NOTE_CHARS = 500
+MAX_ARTICLE_PAGE = 500  # rows of the editor's article list in one response
+
+
+class ArticleView(Word):
+    """Which content of an article a version comparison names besides version numbers."""
+
+    LIVE = "live"
+    DRAFT = "draft"
 
 
 # -- analytics (#22 D, E) -------------------------------------------------------------------------------------------

@@ -108,6 +108,18 @@ POST   /api/conversations/{conversation_id}/token               403  ok   403  4
 POST   /api/conversations/{conversation_id}/end                 403  ok   403  403  403  403  403  403  403
 POST   /api/conversations/{conversation_id}/survey              403  ok   403  403  403  403  403  403  403
 POST   /api/conversations/{conversation_id}/contact             403  ok   403  403  403  403  403  403  403
+GET    /api/editor/articles                                     401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/articles                                     401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/articles/{article_id}                        401  401  401  403  ok   403  ok   ok   401
+PUT    /api/editor/articles/{article_id}/draft                  401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/articles/{article_id}/publish                401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/articles/{article_id}/archive                401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/articles/{article_id}/unarchive              401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/articles/{article_id}/versions               401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/articles/{article_id}/diff                   401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/articles/{article_id}/rollback               401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/articles/{article_id}/translation            401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/preview                                      401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -202,6 +214,41 @@ REQUESTS: Dict[str, Builder] = {
 def own_conversation(w: "World") -> Request:
     cid, auth = open_conversation(w.http)
     return {"path": {"conversation_id": cid}, "headers": auth}
+
+
+# -- the editor console's articles (#22 A): a draft of its own for each caller expected through ----------------------
+def fresh_article(then: Tuple[str, ...] = (), lang: str = "en", **extra: Any) -> Builder:
+    """A new draft article (made by the admin) for each caller expected through, after the admin's ``then`` actions
+    on it (e.g. "archive"); callers refused try the world's published article."""
+    def build(w: "World", who: str, passes: bool) -> Request:
+        if not passes:
+            return {k: v(w) if callable(v) else v for k, v in extra.items()}
+        art = w.expect_ok("POST", "/api/editor/articles", w.headers["admn"],
+                          json={"title": f"Matrix article {next(w.seq)}", "lang": lang, "body": "Body."})
+        art_id = art["article"]["id"]
+        for action in then:
+            w.expect_ok("POST", f"/api/editor/articles/{art_id}/{action}", w.headers["admn"])
+        return {"path": {"article_id": art_id}, **{k: v(w) if callable(v) else v for k, v in extra.items()}}
+
+    return build
+
+
+def _french_article(w: "World") -> Dict[str, Any]:
+    art = w.expect_ok("POST", "/api/editor/articles", w.headers["admn"],
+                      json={"title": f"Article de la matrice {next(w.seq)}", "lang": "fr"})
+    return {"of": art["article"]["id"]}
+
+
+REQUESTS.update({
+    "POST /api/editor/articles": body(lambda w: {"title": f"New article {next(w.seq)}", "lang": "fr"}),
+    "PUT /api/editor/articles/{article_id}/draft": fresh_article(json={"body": "A better body.", "note": "matrix"}),
+    "POST /api/editor/articles/{article_id}/publish": fresh_article(),
+    "POST /api/editor/articles/{article_id}/archive": fresh_article(),
+    "POST /api/editor/articles/{article_id}/unarchive": fresh_article(then=("archive",)),
+    "POST /api/editor/articles/{article_id}/rollback": fresh_article(json={"version": 1}),
+    "POST /api/editor/articles/{article_id}/translation": fresh_article(json=_french_article),
+    "POST /api/editor/preview": body({"body": "**bold** <script>alert(1)</script>"}),
+})
 
 
 @dataclass
