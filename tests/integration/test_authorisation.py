@@ -103,6 +103,9 @@ POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  4
 POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  403  ok   401
 GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  403  ok   401
 POST   /api/inbound/email                                       403  403  403  403  403  403  403  403  ok
+GET    /api/editor/export                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/import                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/convert-html                                 401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -184,6 +187,11 @@ REQUESTS: Dict[str, Builder] = {
     "PATCH /api/desk/agents/{username}": body({"active": True}),
     "POST /api/inbound/email": body(lambda w: {"from": f"writer{next(w.seq)}@example.org", "subject": "Order",
                                                "text": "Where is my order?"}),
+    # a draft (the answers and the calibration stay as they are); the first caller creates it, the others find it
+    # unchanged
+    "POST /api/editor/import": body({"files": [{"name": "en/matrix-draft.md", "content":
+                                                "---\nid: matrix-draft\ntitle: A draft\nlang: en\nstatus: draft\n---\nBody.\n"}]}),
+    "POST /api/editor/convert-html": body({"html": "<h1>Title</h1><p>A <a href='https://example.com'>link</a></p>"}),
 }
 
 
