@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from markdownify import markdownify
 from sqlalchemy import select
 
@@ -41,7 +41,7 @@ from knowledge_base.models import Article
 from knowledge_base.render import sanitize_html
 from knowledge_base.service import KnowledgeBase, article_data
 from tier0.errors import ArticleFormatError, InvalidInput
-from tier0.vocab import ArticleStatus
+from tier0.vocab import MAX_HTML_CHARS, ArticleStatus
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
@@ -410,18 +410,39 @@ def export_folder(kb: KnowledgeBase, folder: Path, status: Optional[str] = None)
 
 # -- HTML -----------------------------------------------------------------------------------------------------------
 DROPPED_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "embed", "head", "form")
+MAX_HTML_DEPTH = 200  # elements nested deeper than this refuse the page (the converter recurses once a level)
+
+
+class HtmlTooDeep(InvalidInput):
+    pass
 
 
 def _soup(html: str) -> BeautifulSoup:
     return BeautifulSoup(html or "", "html.parser")
 
 
+def _depth(soup: BeautifulSoup) -> int:
+    """How deep elements nest (iteratively: a hostile page must not exhaust the stack here either)."""
+    deepest = 0
+    stack: List[Tuple[Tag, int]] = [(soup, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tag))
+    return deepest
+
+
 def html_to_markdown(html: str) -> str:
-    """An HTML page or fragment as Markdown: sanitised first (nh3), links and images kept, scripts and styles gone."""
+    """An HTML page or fragment as Markdown: sanitised first (nh3), links and images kept, scripts and styles gone.
+    InvalidInput for a page over MAX_HTML_CHARS or nested deeper than MAX_HTML_DEPTH."""
+    if len(html or "") > MAX_HTML_CHARS:
+        raise InvalidInput(f"the HTML is longer than {MAX_HTML_CHARS} characters: convert it in parts")
     return _convert(_soup(html))
 
 
 def _convert(soup: BeautifulSoup) -> str:
+    if _depth(soup) > MAX_HTML_DEPTH:
+        raise HtmlTooDeep(f"the HTML nests elements more than {MAX_HTML_DEPTH} levels deep")
     for tag in soup.find_all(DROPPED_TAGS):
         tag.decompose()
     root = soup.body or soup
@@ -429,7 +450,11 @@ def _convert(soup: BeautifulSoup) -> str:
     for img in clean.find_all("img"):
         if not img.get("src"):  # its URL was not allowed (data:, javascript:): nothing left to show
             img.decompose()
-    md = markdownify(str(clean), heading_style="ATX", bullets="-", escape_underscores=False, escape_asterisks=True)
+    try:
+        md = markdownify(str(clean), heading_style="ATX", bullets="-", escape_underscores=False,
+                         escape_asterisks=True)
+    except RecursionError:  # pragma: no cover - the depth check comes first; a thread with a smaller stack?
+        raise HtmlTooDeep("the HTML nests elements too deep to convert") from None
     md = re.sub(r"[ \t]+\n", "\n", md)
     return re.sub(r"\n{3,}", "\n\n", md).strip()
 
@@ -450,6 +475,8 @@ def slug(text: str) -> str:
 
 def html_article(name: str, text: str) -> ArticleData:
     """An ``.html`` file as an article (see the module's doc); ArticleFormatError(file, line) on a defect."""
+    if len(text) > MAX_HTML_CHARS:
+        raise ArticleFormatError(name, None, f"an HTML page of more than {MAX_HTML_CHARS} characters: split it")
     soup = _soup(text)
     h1 = soup.find("h1")
     title = _text(soup.title) or _text(h1)
@@ -473,5 +500,8 @@ def html_article(name: str, text: str) -> ArticleData:
     if not ID_RE.match(art_id):
         raise ArticleFormatError(name, 1, f"no article id can be made of the file name {path.name!r}: rename it "
                                           "with letters, digits, '.', '_' or '-'")
-    body = _convert(soup)
+    try:
+        body = _convert(soup)
+    except HtmlTooDeep as e:
+        raise ArticleFormatError(name, None, e.message) from None
     return ArticleData(id=art_id, title=title[:500], lang=lang, body=body)

@@ -29,9 +29,9 @@ def new_kb(tmp_path: Path, name: str = "kb") -> KnowledgeBase:
     return KnowledgeBase(db)
 
 
-def zip_of(files: dict) -> bytes:
+def zip_of(files: dict, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
         for name, content in files.items():
             zf.writestr(name, content if isinstance(content, bytes) else content.encode())
     return buf.getvalue()
@@ -285,3 +285,20 @@ def test_kb_export_and_import_dry_run_commands(tmp_path, capsys):
     assert main(["--home", str(home), "kb", "import", "--dry-run", str(tmp_path / "bomb.zip")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tier0: error: en/x.md: 2000000 bytes uncompressed")
+
+
+def test_hostile_html_is_refused_with_a_message_not_a_crash(tmp_path):
+    deep = "<div>" * 5000 + "x" + "</div>" * 5000
+    assert transfer.html_to_markdown("<div>" * 200 + "fine" + "</div>" * 200) == "fine"
+    with pytest.raises(InvalidInput, match="more than 200 levels deep"):
+        transfer.html_to_markdown(deep)
+    with pytest.raises(InvalidInput, match="longer than 200000 characters"):
+        transfer.html_to_markdown("<p>" + "a" * 200_000 + "</p>")
+    kb = new_kb(tmp_path)
+    archive = zip_of({"en/deep.html": "<title>Deep</title>" + deep, "en/long.html": "<title>L</title>" + "a" * 200_001},
+                     zipfile.ZIP_STORED)
+    plan = transfer.plan_import(kb, *transfer.read_zip(archive))
+    assert sorted(str(p) for p in plan.errors) == [
+        "en/deep.html: the HTML nests elements more than 200 levels deep",
+        "en/long.html: an HTML page of more than 200000 characters: split it",
+    ]
