@@ -241,8 +241,8 @@ def _json_files(body: bytes, limits: ImportLimits) -> Tuple[Entries, List[str]]:
     problem = 'the JSON body must be {"files": [{"name": "en/an-article.md", "content": "---\\n..."}]}'
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"not JSON: {problem}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput(f"not JSON (or nested too deep): {problem}") from None
     files = doc.get("files") if isinstance(doc, dict) else None
     if not isinstance(files, list) or not all(
             isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("content"), str)

@@ -203,7 +203,7 @@ def test_an_upload_as_multipart_or_json(tmp_path):
     body = json.dumps({"files": [{"name": "en/a.md", "content": ARTICLE.format(id="a", title="A", lang="en",
                                                                                  body="b")}]}).encode()
     assert transfer.read_upload(body, "application/json")[0] == entries
-    for bad in (b"{", b"[]", b'{"files": [{"name": 1}]}', b'{"files": []}'):
+    for bad in (b"{", b"[]", b'{"files": [{"name": 1}]}', b'{"files": []}', b"[" * 100_000 + b"]" * 100_000):
         with pytest.raises(InvalidInput):
             transfer.read_upload(bad, "application/json")
     with pytest.raises(InvalidInput, match="a path outside"):
