@@ -20,6 +20,7 @@ from tier0.vocab import (
     MAX_ARTICLE_TITLE_CHARS,
     MAX_EMAIL_ADDRESS_CHARS,
     MAX_EMAIL_CHARS,
+    MAX_HTML_CHARS,
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
     MAX_SURVEY_COMMENT_CHARS,
@@ -523,6 +524,38 @@ class PreviewOut(BaseModel):
 
 
 # -- import, export, rendering (#22 F) --------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    HtmlText = str
+else:
+    HtmlText = constr(strict=True, max_length=MAX_HTML_CHARS)
+
+
+class ImportProblemOut(BaseModel):
+    file: str = Field(..., description="the file's path inside the archive")
+    line: Optional[int] = Field(None, description="1-based line of the problem, when known")
+    message: str
+
+
+class ImportReportOut(BaseModel):
+    """What an import would do (dry run) or did: article ids per outcome; files with errors (nothing is applied
+    while there is one); files that are not articles (ignored)."""
+
+    dry_run: bool
+    applied: bool
+    created: List[str]
+    updated: List[str]
+    unchanged: List[str]
+    ignored: List[str]
+    errors: List[ImportProblemOut]
+
+
+class ConvertHtmlIn(BaseModel):
+    html: HtmlText = Field(..., description=f"an HTML page or fragment, at most {MAX_HTML_CHARS} characters")
+
+
+class ConvertHtmlOut(BaseModel):
+    markdown: str = Field(..., description="the sanitised HTML as Markdown (links and images kept)")
+    title: Optional[str] = Field(None, description="the page's <title>, else its first <h1>")
 
 
 # -- the website widget (#23 H1) --------------------------------------------------------------------------------------

@@ -194,3 +194,7 @@ MAX_EMAIL_CHARS = 20000  # an inbound e-mail before it is cut to one message
 MAX_NAME_CHARS = 200
 MAX_EMAIL_ADDRESS_CHARS = 320
 MAX_REQUEST_BYTES = 256 * 1024  # any HTTP request body (an inbound e-mail of MAX_EMAIL_CHARS, JSON-escaped, fits)
+
+
+# -- import, export, HTML (#22 F) -----------------------------------------------------------------------------------
+MAX_HTML_CHARS = 200_000  # an HTML page pasted into the editor to become Markdown (POST /api/editor/convert-html)

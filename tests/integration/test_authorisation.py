@@ -120,6 +120,9 @@ GET    /api/editor/articles/{article_id}/diff                   401  401  401  4
 POST   /api/editor/articles/{article_id}/rollback               401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/articles/{article_id}/translation            401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/preview                                      401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/export                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/import                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/convert-html                                 401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -208,6 +211,11 @@ REQUESTS: Dict[str, Builder] = {
     "POST /api/conversations/{conversation_id}/end": lambda w, who, passes: own_conversation(w) if passes else {},
     "POST /api/conversations/{conversation_id}/survey": body({"rating": 4, "comment": "quick answer"}),
     "POST /api/conversations/{conversation_id}/contact": body({"email": "ada@example.com"}),
+    # a draft (the answers and the calibration stay as they are); the first caller creates it, the others find it
+    # unchanged
+    "POST /api/editor/import": body({"files": [{"name": "en/matrix-draft.md", "content":
+                                                "---\nid: matrix-draft\ntitle: A draft\nlang: en\nstatus: draft\n---\nBody.\n"}]}),
+    "POST /api/editor/convert-html": body({"html": "<h1>Title</h1><p>A <a href='https://example.com'>link</a></p>"}),
 }
 
 
