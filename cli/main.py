@@ -241,6 +241,7 @@ def cmd_kb_status(args) -> int:
     action = {"publish": kb.publish, "archive": kb.archive, "unarchive": kb.unarchive}[args.kb_command]
     art = action(args.id, author=None, note=args.note)
     print(f"{art.id}: {art.status}, version {art.version}")
+    return 0
 
 
 def _kb_import_checked(args, settings, path: Path) -> int:
