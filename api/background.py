@@ -9,7 +9,9 @@ Once across workers (whoever holds the database lease ``tier0.background``):
 
 In every worker:
     the KB watcher          every 0.5 s a cheap look at the KB's revision; on a change made by any worker or the
-                            CLI, this worker's search index re-syncs (only changed articles are embedded)
+                            CLI, this worker's search index updates the changed articles only and adapts its
+                            calibration (Services.refresh_index -> KbFollower.changed); a full refit follows
+                            TIER0_REFIT_DELAY seconds after the last change
     calibration refresh     every TIER0_CALIBRATION_INTERVAL seconds: refit if new labelled answers arrived
 
 A worker that dies stops renewing the lease; another takes the jobs over within the lease's time to live.
