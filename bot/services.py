@@ -55,6 +55,9 @@ class Services:
     refresh_calibration: Callable[[], Any]
     # instant publish (#22 BC): the index follows KB changes article by article, a full refit follows later
     follow: Optional["KbFollower"] = None
+    # refit the calibration now, with the feedback gathered: (the calibration before, the one after); Conflict while
+    # another refit runs (the editor's refit button, #22 BC)
+    recalibrate: Optional[Callable[[], Any]] = None
 
     def kb_revision(self) -> tuple:
         """Changes whenever the KB does, whoever changed it (see :meth:`KnowledgeBase.revision`)."""
@@ -143,6 +146,32 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     with every_core(settings.torch_threads):  # the first start embeds the whole KB; nothing is served yet
         sync_index()
     follow = KbFollower(kb, index, sync_index, refit_lock, settings.refit_delay)
+
+    def recalibrate() -> tuple:
+        from bot.feedback import read
+        from retrieval.calibration import fit, save
+        from tier0.errors import Conflict
+
+        if not refit_lock.acquire(blocking=False):
+            raise Conflict("the calibration is being refitted already: try again in a minute")
+        try:
+            with _machine_lock(settings.index_dir):
+                index.sync(kb.published(), kb.fingerprint())
+                feedback, traffic = read(db, per_conversation=settings.feedback_per_conversation,
+                                         questions_per_conversation=settings.feedback_questions_per_conversation)
+                before = index.calibrator
+                with every_core(settings.torch_threads):
+                    cal = fit(index, target=settings.target_wrong_rate, feedback=feedback,
+                              out_of_kb_share=settings.out_of_kb_share,
+                              traffic=traffic if settings.learn_out_of_kb_share else (),
+                              learn_share=settings.learn_out_of_kb_share, extra_models=extra_models,
+                              relax=settings.feedback_relax, keep=settings.feedback_keep, previous=before)
+                if cal is not None:
+                    save(cal, calibration_path)
+                    index.calibrator = cal
+                return before, cal
+        finally:
+            refit_lock.release()
     kb.on_change(follow.changed)
     agents = AgentDirectory(db, desk_config.queues_of, clock, session_hours=settings.session_hours,
                             session_max_hours=settings.session_max_hours)
@@ -151,7 +180,7 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)
     turns = TurnService(kb, index, conversations, desk, policy)
     return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config, webhook_endpoints,
-                    sync_index, follow)
+                    sync_index, follow, recalibrate)
 
 
 class KbFollower:
