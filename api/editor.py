@@ -11,10 +11,10 @@ router = APIRouter(prefix="/api/editor", tags=["editor"])
 
 
 # -- try it, calibration health, refit (#22 C) --------------------------------------------------------------------
-from typing import Any  # noqa: E402  (this part's imports stay in its section)
+from typing import Any, Optional  # noqa: E402  (this part's imports stay in its section)
 
 from api.deps import Editor, Engine  # noqa: E402
-from api.schemas import CalibrateOut, HealthOut, TryIn, TryOut  # noqa: E402
+from api.schemas import CalibrateIn, CalibrateOut, HealthOut, TryIn, TryOut  # noqa: E402
 
 
 @router.post("/try", response_model=TryOut)
@@ -40,13 +40,14 @@ def calibration_health(engine: Engine, _editor: Editor) -> Any:
     return health(engine.services)
 
 
-@router.post("/calibrate", response_model=CalibrateOut)
-def calibrate(engine: Engine, _editor: Editor) -> Any:
+@router.post("/calibrate", response_model=CalibrateOut, response_model_exclude_none=True)
+def calibrate(engine: Engine, _editor: Editor, body: Optional[CalibrateIn] = None) -> Any:
     """Refit the calibration now, with the customers' and agents' feedback gathered; returns the precision-coverage
-    curves before and after (measured on the same questions). 409 while another refit runs."""
+    curves before and after (measured on the same questions). It takes as long as a fit (a minute or two on the
+    sample KB). ``dry_run``: no fit, the current curve and whether a refit is due. 409 while another refit runs."""
     from bot.tryit import recalibrate
 
-    return recalibrate(engine.services)
+    return recalibrate(engine.services, dry_run=bool(body and body.dry_run))
 
 
 

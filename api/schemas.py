@@ -490,9 +490,17 @@ class CalibrationSide(BaseModel):
     coverage_at_target: Optional[float] = Field(None, description="coverage where precision >= 1 - target")
 
 
+class CalibrateIn(BaseModel):
+    dry_run: bool = Field(False, description="no fit: what a refit would start from (the current curve, staleness)")
+
+
 class CalibrateOut(BaseModel):
     target: float
     seconds: float
+    refitted: bool = Field(..., description="a new calibration was fitted and is in use")
+    stale: Optional[bool] = Field(None, description="dry run: the KB changed or labelled answers arrived since the fit")
+    feedback: Optional[int] = Field(None, description="dry run: labelled answers a refit would learn from")
+    new_feedback: Optional[int] = Field(None, description="dry run: of them, arrived since the last fit")
     before: Optional[CalibrationSide] = Field(None, description="the calibration replaced (none: there was none)")
     after: Optional[CalibrationSide] = Field(None, description="none: the KB is too small to calibrate")
 

@@ -110,15 +110,38 @@ def _side(cal: Any, points_key: str = "curve") -> Optional[Dict[str, Any]]:
             "coverage_at_target": coverage_at(points, 1.0 - cal.target)}
 
 
-def recalibrate(services: Any) -> Dict[str, Any]:
+def recalibrate(services: Any, dry_run: bool = False) -> Dict[str, Any]:
     """Refit the calibration now with the feedback gathered (``Services.recalibrate``: Conflict while a refit runs);
-    the curves before and after, both measured on the new fit's calibration questions."""
+    the curves before and after, both measured on the new fit's calibration questions.
+
+    ``dry_run``: no fit; what a refit would start from: the current calibration and its curve (``before``), whether
+    it is stale (fitted before the KB's last change, or labelled answers arrived since) and how many labelled
+    answers it would learn from (``feedback``, ``new_feedback``)."""
     started = time.monotonic()
+    if dry_run:
+        return _dry_run(services, started)
     before, after = services.recalibrate()
-    out: Dict[str, Any] = {"target": services.settings.target_wrong_rate,
+    out: Dict[str, Any] = {"target": services.settings.target_wrong_rate, "refitted": after is not None,
                            "seconds": round(time.monotonic() - started, 2), "before": None, "after": _side(after)}
     if before is not None:
         out["before"] = {**(_side(before) or {}),
                          "curve": list(after.stats.get("curve_before") or []) if after is not None else []}
         out["before"]["coverage_at_target"] = coverage_at(out["before"]["curve"], 1.0 - before.target)
     return out
+
+
+def _dry_run(services: Any, started: float) -> Dict[str, Any]:
+    from bot.feedback import read
+    from retrieval.calibration.training import kb_fingerprint, new_feedback
+    from tier0.errors import Conflict
+
+    if services.follow is not None and services.follow.refit_lock.locked():
+        raise Conflict("the calibration is being refitted already: try again in a minute")
+    settings = services.settings
+    feedback, _ = read(services.db, per_conversation=settings.feedback_per_conversation,
+                       questions_per_conversation=settings.feedback_questions_per_conversation)
+    cal = services.index.calibrator
+    fresh = new_feedback(cal, feedback) if cal is not None else len(feedback)
+    return {"target": settings.target_wrong_rate, "refitted": False, "seconds": round(time.monotonic() - started, 2),
+            "before": _side(cal), "after": None, "feedback": len(feedback), "new_feedback": fresh,
+            "stale": cal is None or cal.fingerprint != kb_fingerprint(services.index) or fresh > 0}

@@ -103,6 +103,9 @@ POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  4
 POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  403  ok   401
 GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  403  ok   401
 POST   /api/inbound/email                                       403  403  403  403  403  403  403  403  ok
+POST   /api/editor/try                                          401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/health                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/calibrate                                    401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -184,6 +187,10 @@ REQUESTS: Dict[str, Builder] = {
     "PATCH /api/desk/agents/{username}": body({"active": True}),
     "POST /api/inbound/email": body(lambda w: {"from": f"writer{next(w.seq)}@example.org", "subject": "Order",
                                                "text": "Where is my order?"}),
+    # #22 BC: a question with a draft beside the KB; the refit as a dry run (a real fit of the sample KB takes minutes)
+    "POST /api/editor/try": body({"question": "how do I reset my password?",
+                                  "article": {"title": "Reset a password", "lang": "en", "body": "Use the link."}}),
+    "POST /api/editor/calibrate": body({"dry_run": True}),
 }
 
 
