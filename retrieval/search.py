@@ -264,6 +264,32 @@ class SearchIndex:
         log.info("retrieval.index_updated updated=%s removed=%s", [a.id for a in wanted], sorted(removed))
         return {"updated": len(wanted), "removed": len(removed)}
 
+    def rebuild(self, articles: Sequence, hashes: Mapping[str, str], batch: int = 64,
+                progress: Optional[Any] = None) -> int:
+        """Throw the index away and embed ``articles`` anew (``tier0 kb reindex``: after a model or chunking change,
+        or a damaged index), ``batch`` articles at a time, ``progress(n)`` after each batch; searches keep the old
+        index until the new one is complete. Returns the number of units."""
+        units: List[Unit] = []
+        vectors: List[List[np.ndarray]] = [[] for _ in self.embedders]
+        for start in range(0, len(articles), batch):
+            part = articles[start:start + batch]
+            u, v = self._embed(part)
+            units.extend(u)
+            for m, mat in enumerate(v):
+                vectors[m].append(np.asarray(mat, dtype="float32"))
+            if progress is not None:
+                progress(len(part))
+        with self._lock:
+            self.stats["syncs"] += 1
+            self._dense = [FaissIndex(e.dim) for e in self.embedders]
+            self._units, self._hashes, self._meta, self._next_id = {}, {}, {}, 1
+            self._lexical = LexicalIndex()
+            stacked = [np.vstack(v) if v else np.zeros((0, e.dim), dtype="float32")
+                       for v, e in zip(vectors, self.embedders)]
+            self._replace((), articles, hashes, (units, stacked))
+        log.info("retrieval.index_rebuilt articles=%d units=%d", len(articles), len(units))
+        return len(units)
+
     def _embed(self, articles: Sequence) -> Tuple[List[Unit], List[np.ndarray]]:
         units = [u for a in articles for u in article_units(a)]
         texts = [u.text for u in units]
