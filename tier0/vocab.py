@@ -154,7 +154,7 @@ class TryDecision(Word):
     HANDOFF = "handoff"  # a person takes over (a hand-off topic)
 
 
-DRAFT_ID = "draft"  # the id a draft without one is tried under (never a stored article's: see TRYIT_* below)
+DRAFT_ID = "~draft"  # the id a draft without one is tried under ("~" is never in an article id: no clash)
 TRYIT_MAX_TITLE_CHARS = 300
 TRYIT_MAX_BODY_CHARS = 100_000  # a draft's Markdown body tried (the longest sample article is ~3,000)
 TRYIT_MAX_QUESTIONS = 50  # alternate questions of a draft tried

@@ -52,7 +52,7 @@ def test_a_draft_answers_what_the_live_kb_does_not(client, editor, engine):
     assert all(not c["draft"] and c["version"] for c in out["candidates"][1:])
     # nothing live changed: the index, its calibration, the KB
     assert engine.services.index.hashes == hashes and engine.services.index.calibrator is cal
-    assert "draft" not in hashes
+    assert "~draft" not in hashes and out["article"]["article_id"] == "~draft"
 
 
 def test_a_draft_of_a_live_article_replaces_it_in_the_trial(client, editor):
