@@ -213,18 +213,27 @@ class KbFollower:
         if not ids:
             return
         with self._follow_lock:
+            # what the bot may answer from is the KB's fingerprint (live published content): an article in it is
+            # (re)indexed with that content, one not in it is removed
+            wanted = self.kb.fingerprint()
             live: List[Any] = []
             gone_ids: List[str] = []
+            unsure: List[str] = []
             for a in dict.fromkeys(ids):
+                if a not in wanted:
+                    gone_ids.append(a)
+                    continue
                 try:
                     data = self.kb.get(a)
                 except NotFound:
                     gone_ids.append(a)
                     continue
-                if data.status == ArticleStatus.PUBLISHED:
+                if data.status == ArticleStatus.PUBLISHED and data.content_hash() == wanted[a]:
                     live.append(data)
-                else:
-                    gone_ids.append(a)
+                else:  # get() gave other content than the live one (a draft beside it): read the live one
+                    unsure.append(a)
+            if unsure:
+                live += [d for d in self.kb.published() if d.id in set(unsure)]
             cal = self.index.calibrator
             extra = cal.classifier.extra if cal is not None and cal.classifier is not None else None
             previous = phrasing_means(self.index, ids, extra) if extra is not None else None
