@@ -117,3 +117,22 @@ def test_a_burst_of_changes_gives_one_background_refit():
     never = KbFollower(kb=None, index=_Index(), refit=refit, refit_lock=threading.Lock(), delay=-1)
     never.schedule()
     assert not never.pending
+
+
+def test_the_precision_coverage_curve_weighs_out_of_kb_questions_by_the_share():
+    from retrieval.calibration.curves import coverage_at, curve
+
+    # four covered questions (three right at the top), two out-of-KB ones (always wrong when answered)
+    tops = [(0.95, True, True), (0.9, True, True), (0.8, False, False), (0.7, True, True), (0.6, False, True),
+            (0.5, False, False)]
+    points = curve(tops, share=0.5)
+    assert [p["threshold"] for p in points] == [0.95, 0.9, 0.8, 0.7, 0.6, 0.5]
+    assert points[0] == {"threshold": 0.95, "coverage": 0.25, "precision": 1.0}
+    assert points[2] == {"threshold": 0.8, "coverage": 0.5, "precision": round(2 / 3, 4)}
+    assert points[-1]["coverage"] == 1.0 and points[-1]["precision"] == 0.5
+    # out-of-KB questions weigh share / (1 - share): at 0.2 a wrong out-of-KB answer costs a quarter
+    assert curve(tops, share=0.2)[2]["precision"] == round(2 / 2.25, 4)
+    assert coverage_at(points, 0.97) == 0.5 and coverage_at(points, 0.7) == 0.75 and coverage_at(points, 0.6) == 1.0
+    assert coverage_at([], 0.9) is None and curve([], 0.5) == []
+    many = curve([(i / 1000, True, True) for i in range(1000)], share=0.5, points=40)
+    assert len(many) == 40 and many[0]["threshold"] == 0.999 and many[-1]["coverage"] == 1.0
