@@ -45,7 +45,8 @@
       seconds: "s", tooSmall: "La base est trop petite pour être calibrée.",
     },
   };
-  const lang = ((document.documentElement.lang || navigator.language || "en").slice(0, 2) === "fr") ? "fr" : "en";
+  // the reader's language: the browser's first, then the page's
+  const lang = ((navigator.language || document.documentElement.lang || "en").slice(0, 2) === "fr") ? "fr" : "en";
   const t = k => T[lang][k] || T.en[k] || k;
   const el = (...a) => tier0.el(...a);
   const SVG = "http://www.w3.org/2000/svg";
