@@ -49,6 +49,9 @@ class Background:
         self._tasks: List[asyncio.Task] = []
 
     def start(self) -> None:
+        follow = getattr(self.engine.services, "follow", None)
+        if follow is not None:
+            follow.start()  # KB changes refit the calibration in the background, coalesced (#22 BC)
         self._tasks.append(asyncio.create_task(self._kb_watcher(), name="tier0-kb-watcher"))
         if self.scheduler or self.webhooks is not None:
             self._tasks.append(asyncio.create_task(self._once_across_workers(), name="tier0-leased-jobs"))
@@ -59,6 +62,9 @@ class Background:
                            "calibration.refresh_failed"), name="tier0-calibration"))
 
     async def stop(self) -> None:
+        follow = getattr(self.engine.services, "follow", None)
+        if follow is not None:
+            follow.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

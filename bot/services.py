@@ -188,7 +188,9 @@ class KbFollower:
     changed articles are embedded), the calibration is adapted to them at once (``retrieval.calibration.adapt``),
     and a full refit (``refit``: re-sync and ``load_or_fit``) follows ``delay`` seconds after the last change, in a
     background thread, coalesced: a burst of publishes gives one refit. ``delay`` < 0: no refit after changes (the
-    periodic check, ``tier0 calibrate`` or the editor's refit button do it)."""
+    periodic check, ``tier0 calibrate`` or the editor's refit button do it). Refits are scheduled only between
+    :meth:`start` and :meth:`stop` (the server's background jobs, api.background): a one-shot command such as
+    ``tier0 kb import`` updates the index and leaves the refit to the workers or ``tier0 calibrate``."""
 
     def __init__(self, kb: "KnowledgeBase", index: "SearchIndex", refit: Callable[[], Any],
                  refit_lock: threading.Lock, delay: float):
@@ -203,6 +205,19 @@ class KbFollower:
         self._since_fit: set = set()  # articles changed since the running refit started (re-adapted after it)
         self._thread: Optional[threading.Thread] = None
         self._follow_lock = threading.Lock()  # one update at a time (on_change runs on request threads)
+        self._enabled = False
+
+    def start(self) -> None:
+        """Refit in the background after changes (the serving process)."""
+        with self._cond:
+            self._enabled = True
+
+    def stop(self) -> None:
+        """No more background refits; a pending one is dropped (one already running finishes)."""
+        with self._cond:
+            self._enabled = False
+            self._due = None
+            self._cond.notify_all()
 
     def changed(self, ids: List[str]) -> None:
         """``KnowledgeBase.on_change`` listener (and the KB watcher's, for changes made elsewhere)."""
@@ -249,6 +264,8 @@ class KbFollower:
         if delay < 0:
             return
         with self._cond:
+            if not self._enabled:
+                return
             due = time.monotonic() + delay
             self._due = due if self._due is None else max(self._due, due)  # coalesced: wait for the last change
             if self._thread is None or not self._thread.is_alive():

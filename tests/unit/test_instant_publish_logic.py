@@ -104,6 +104,9 @@ def test_a_burst_of_changes_gives_one_background_refit():
         done.set()
 
     follower = KbFollower(kb=None, index=_Index(), refit=refit, refit_lock=threading.Lock(), delay=0.3)
+    follower.schedule()
+    assert not follower.pending  # not started: a one-shot command never refits in the background
+    follower.start()
     start = time.monotonic()
     for _ in range(5):
         follower.schedule()
@@ -115,8 +118,15 @@ def test_a_burst_of_changes_gives_one_background_refit():
     assert follower.refits == 1 and not follower.pending
 
     never = KbFollower(kb=None, index=_Index(), refit=refit, refit_lock=threading.Lock(), delay=-1)
+    never.start()
     never.schedule()
     assert not never.pending
+
+    follower.schedule()
+    follower.stop()  # the server stops: the pending refit is dropped
+    assert not follower.pending
+    time.sleep(0.5)
+    assert len(ran) == 1
 
 
 def test_the_precision_coverage_curve_weighs_out_of_kb_questions_by_the_share():
