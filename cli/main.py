@@ -129,6 +129,7 @@ def cmd_calibrate(args) -> int:
 
     settings = _settings(args)
     settings.feedback_refit_min_interval = 0.0  # asked by the operator: new feedback refits now, not in an hour
+    previous = _saved_calibration(settings.calibration_file)  # to print before / after (#22 BC)
     if args.force:  # no saved calibration: the start-up below fits a new one
         settings.calibration_file.unlink(missing_ok=True)
     services = build_services(settings, import_sample=False)  # loads the calibration, refitting if it is stale
@@ -159,7 +160,8 @@ def cmd_calibrate(args) -> int:
               f"{cal.stats.get('classifier_oof_with_extra', 0):.3f} with"
         used = "reads" if cal.classifier.extra else "does not read"
         print(f"article classifier: {used} {', '.join(cal.extra_offered)} ({oof}; TIER0_CLASSIFIER_EXTRA_MODELS)")
-    print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
+    print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items() if k not in ("curve", "curve_before")))
+    _print_before_after(previous, cal)
     by_lang = cal.stats.get("queries_by_language", {})
     for lang in cal.prior_langs:
         where = "any other language" if lang == "*" else lang
@@ -191,6 +193,59 @@ def cmd_calibrate(args) -> int:
         for d in cal.duplicates:
             a, b = d["articles"]
             print(f"  {d['similarity']:.3f} by {d['part']}  {a} {d['titles'][0]!r} ~ {b} {d['titles'][1]!r}")
+    return 0
+
+
+def _saved_calibration(path: Path):
+    from retrieval.calibration import Calibrator
+
+    try:
+        return Calibrator.from_json(path.read_text()) if path.exists() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _print_before_after(previous, cal) -> None:
+    """Before / after a refit: the thresholds, and the coverage at the target precision on each fit's own
+    calibration questions (retrieval.calibration.curves)."""
+    from retrieval.calibration.curves import coverage_at
+
+    def line(c) -> str:
+        thresholds = ", ".join(f"{k}={v:.3f}" for k, v in sorted(c.thresholds.items()))
+        cov = coverage_at(c.stats.get("curve") or [], 1.0 - c.target)
+        at = f"{cov:.1%}" if cov is not None else "n/a (fitted by an older tier0)"
+        return f"thresholds {thresholds}; answers {at} of the covered questions at {1 - c.target:.0%} precision"
+
+    if previous is None:
+        print(f"after: {line(cal)} (no calibration before)")
+    elif previous.to_json() == cal.to_json():
+        print("before = after: the saved calibration is current (--force refits it)")
+    else:
+        print(f"before: {line(previous)}")
+        print(f"after:  {line(cal)}")
+
+
+def cmd_kb_reindex(args) -> int:
+    """Rebuild the search index from scratch, with a progress bar; the calibration is refitted at the next start,
+    by `tier0 calibrate` or by a running worker's next refit (#22 BC)."""
+    from tqdm import tqdm
+
+    import knowledge_base.models  # noqa: F401  (tables)
+    from knowledge_base.service import KnowledgeBase
+    from retrieval.embedder import every_core, load_embedders
+    from retrieval.search import SearchIndex
+    from tier0.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.db_url)
+    db.migrate()
+    kb = KnowledgeBase(db)
+    articles, hashes = kb.published(), kb.fingerprint()
+    index = SearchIndex(load_embedders(settings.embedding_model, threads=settings.torch_threads), settings.index_dir)
+    with every_core(settings.torch_threads), tqdm(total=len(articles), unit="article", desc="reindex") as bar:
+        units = index.rebuild(articles, hashes, progress=bar.update)
+    print(f"reindexed {len(articles)} published articles ({units} units) with {', '.join(index.model_names)} "
+          f"in {settings.index_dir}")
     return 0
 
 
@@ -510,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("target", help="a folder, or a file name ending in .zip")
     exp.add_argument("--status", choices=ArticleStatus.values(), help="only articles of this status (default: all)")
     exp.set_defaults(func=cmd_kb_export)
+    rei = kbs.add_parser("reindex", help="rebuild the search index from scratch (progress bar)")
+    rei.set_defaults(func=cmd_kb_reindex)
 
     d = sub.add_parser("desk", help="the desk configuration (queues, escalation matrix, SLAs)")
     ds = d.add_subparsers(dest="desk_command", metavar="DESK_COMMAND")

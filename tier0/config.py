@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     # editor: drafts, versions, publish (A)
 
     # instant publish: incremental index and calibration (B)
+    # Seconds after the last KB change before the calibration is fully refitted in the background (the index and an
+    # adapted calibration follow each change at once; a burst of publishes gives one refit). < 0: only the periodic
+    # check (TIER0_CALIBRATION_INTERVAL), `tier0 calibrate` and the editor's refit button refit.
+    refit_delay: float = 30.0
 
     # try it, calibration health, refit with curves (C)
 

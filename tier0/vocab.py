@@ -161,6 +161,24 @@ class ArticleView(Word):
 # -- analytics (#22 D, E) -------------------------------------------------------------------------------------------
 
 
+# -- try it, calibration health and refit (#22 BC) ----------------------------------------------------------------
+class TryDecision(Word):
+    """What the bot would do with a question (POST /api/editor/try)."""
+
+    ANSWER = "answer"  # answers from the top article
+    SUGGEST = "suggest"  # unsure: offers articles to pick from
+    CLARIFY = "clarify"  # two articles are close (or nothing plausible): asks which one, or to rephrase
+    HANDOFF = "handoff"  # a person takes over (a hand-off topic)
+
+
+DRAFT_ID = "~draft"  # the id a draft without one is tried under ("~" is never in an article id: no clash)
+TRYIT_MAX_TITLE_CHARS = 300
+TRYIT_MAX_BODY_CHARS = 100_000  # a draft's Markdown body tried (the longest sample article is ~3,000)
+TRYIT_MAX_QUESTIONS = 50  # alternate questions of a draft tried
+TRYIT_MAX_TAGS = 30
+TRYIT_MAX_ID_CHARS = 200
+
+
 # -- the website widget (#23) ---------------------------------------------------------------------------------------
 class SurveyResolvedBy(Word):
     """Who the satisfaction survey rates (survey_answers.resolved_by): the person if a ticket was resolved."""

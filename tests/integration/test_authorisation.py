@@ -123,6 +123,9 @@ POST   /api/editor/preview                                      401  401  401  4
 GET    /api/editor/export                                       401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/import                                       401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/convert-html                                 401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/try                                          401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/health                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/calibrate                                    401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -216,6 +219,12 @@ REQUESTS: Dict[str, Builder] = {
     "POST /api/editor/import": body({"files": [{"name": "en/matrix-draft.md", "content":
                                                 "---\nid: matrix-draft\ntitle: A draft\nlang: en\nstatus: draft\n---\nBody.\n"}]}),
     "POST /api/editor/convert-html": body({"html": "<h1>Title</h1><p>A <a href='https://example.com'>link</a></p>"}),
+
+
+    # #22 BC: a question with a draft beside the KB; the refit as a dry run (a real fit of the sample KB takes minutes)
+    "POST /api/editor/try": body({"question": "how do I reset my password?",
+                                  "article": {"title": "Reset a password", "lang": "en", "body": "Use the link."}}),
+    "POST /api/editor/calibrate": body({"dry_run": True}),
 }
 
 

@@ -472,7 +472,7 @@ def test_a_customer_cannot_force_an_intent_with_a_slash(desk, staff, clock, forc
 # -- customers see customer data only (#21) ---------------------------------------------------------------------
 TURN_KEYS = {"conversation_id", "language", "messages", "outcome", "ticket"}
 BOT_MESSAGE_KEYS = {"id", "text", "buttons", "sources"}
-SOURCE_KEYS = {"article_id", "title", "lang", "url"}
+SOURCE_KEYS = {"article_id", "title", "lang", "url", "version"}  # version: #22 BC
 TRANSCRIPT_KEYS = {"conversation_id", "status", "language", "messages", "more"}
 MESSAGE_KEYS = {"id", "sender", "text", "data", "created_at"}
 
