@@ -16,14 +16,19 @@ from api.schemas import (
     ArticleFields,
     ArticleList,
     ArticleNote,
+    CalibrateIn,
+    CalibrateOut,
     ConvertHtmlIn,
     ConvertHtmlOut,
+    HealthOut,
     ImportReportOut,
     NewArticle,
     PreviewBody,
     PreviewOut,
     RollbackBody,
     TranslationLink,
+    TryIn,
+    TryOut,
 )
 from knowledge_base import transfer
 from knowledge_base.markdown import ArticleData
@@ -192,10 +197,6 @@ def preview(body: PreviewBody, editor: Editor) -> Any:
 
 
 # -- try it, calibration health, refit (#22 C) --------------------------------------------------------------------
-from typing import Any, Optional  # noqa: E402  (this part's imports stay in its section)
-
-from api.deps import Editor, Engine  # noqa: E402
-from api.schemas import CalibrateIn, CalibrateOut, HealthOut, TryIn, TryOut  # noqa: E402
 
 
 @router.post("/try", response_model=TryOut)
