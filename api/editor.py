@@ -27,14 +27,17 @@ router = APIRouter(prefix="/api/editor", tags=["editor"])
 # -- article feedback, content gaps, ticket to article (#22 D) ----------------------------------------------------
 def _period(engine: Any, since: Optional[dt.date], until: Optional[dt.date]) -> Tuple[dt.datetime, dt.datetime]:
     """[since 00:00, the day after until 00:00) in UTC; by default the last TIER0_GAPS_DEFAULT_DAYS days."""
-    until = until or engine.services.clock.now().date()
-    since = since or until - dt.timedelta(days=engine.services.settings.gaps_default_days - 1)
+    try:
+        until = until or engine.services.clock.now().date()
+        since = since or until - dt.timedelta(days=engine.services.settings.gaps_default_days - 1)
+        end = dt.datetime.combine(until, dt.time()) + dt.timedelta(days=1)
+    except OverflowError:
+        raise InvalidInput("the period must lie between the years 1 and 9999") from None
     if since > until:
         raise InvalidInput(f"since ({since}) is after until ({until})")
     if (until - since).days + 1 > MAX_FEEDBACK_DAYS:
         raise InvalidInput(f"a period of at most {MAX_FEEDBACK_DAYS} days, please (got {(until - since).days + 1})")
-    start = dt.datetime.combine(since, dt.time())
-    return start, dt.datetime.combine(until, dt.time()) + dt.timedelta(days=1)
+    return dt.datetime.combine(since, dt.time()), end
 
 
 SINCE = Query(None, description="first day (YYYY-MM-DD, UTC); default: TIER0_GAPS_DEFAULT_DAYS days before until")

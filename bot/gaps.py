@@ -14,7 +14,7 @@ each question once (case, accents and end punctuation aside); only the ``max_que
 
 **Grouping.** Each question is embedded with the search's own models (every model of the index, each vector
 L2-normalised, concatenated and scaled so that the cosine of two questions is the mean of their cosines over the
-models) and the questions of each language are grouped by scikit-learn's ``AgglomerativeClustering`` with the cosine
+models, weighted as the search weighs them: an English-only model counts a third for French questions) and the questions of each language are grouped by scikit-learn's ``AgglomerativeClustering`` with the cosine
 distance, average linkage and a distance threshold (``TIER0_GAPS_DISTANCE``, default 0.35: two groups merge while
 the mean distance between their questions is below it; no number of groups to choose). A group's representative is
 its medoid (the question closest on average to the others).
@@ -45,6 +45,7 @@ from bot.usage import Turn, next_turn, turns
 from knowledge_base import usage
 from knowledge_base.markdown import ArticleData
 from knowledge_base.service import KnowledgeBase
+from retrieval.embedder import language_weight
 from retrieval.search import Query, SearchIndex
 from tier0.db import Database
 from tier0.errors import NotFound
@@ -187,9 +188,11 @@ class QuestionVectors:
         return out
 
     @staticmethod
-    def joined(per_model: List[np.ndarray]) -> np.ndarray:
-        """One vector per text whose cosines are the mean of the models' cosines."""
-        return np.hstack([_unit(v) for v in per_model]) / math.sqrt(len(per_model))
+    def joined(per_model: List[np.ndarray], weights: Optional[Sequence[float]] = None) -> np.ndarray:
+        """One vector per text whose cosines are the mean of the models' cosines, weighted by ``weights`` (the
+        search's: retrieval.embedder.language_weight)."""
+        w = list(weights) if weights is not None else [1.0] * len(per_model)
+        return np.hstack([_unit(v) * math.sqrt(x) for v, x in zip(per_model, w)]) / math.sqrt(sum(w))
 
 
 VECTORS = QuestionVectors()
@@ -231,7 +234,7 @@ def report(db: Database, index: SearchIndex, since: dt.datetime, until: dt.datet
         by_lang[q.lang].append(q)
     for lg, items in sorted(by_lang.items()):
         per_model = VECTORS.per_model(index, [q.text for q in items])
-        joined = QuestionVectors.joined(per_model)
+        joined = QuestionVectors.joined(per_model, [language_weight(e.name, lg) for e in index.embedders])
         for rows in cluster(joined, distance):
             convs = {items[r].conversation_id for r in rows}
             if len(convs) < min_conversations:

@@ -103,6 +103,12 @@ POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  4
 POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  403  ok   401
 GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  403  ok   401
 POST   /api/inbound/email                                       403  403  403  403  403  403  403  403  ok
+GET    /api/editor/feedback                                     401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/articles/{article_id}/feedback               401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/gaps                                         401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/gaps/{key}/dismiss                           401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/gaps/{key}/draft                             401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/from-ticket/{reference}                      401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -162,6 +168,26 @@ def body(payload: Any) -> Builder:
     return lambda w, who, passes: {"json": payload(w) if callable(payload) else payload}
 
 
+def content_gap(w: "World", who: str, passes: bool) -> Request:
+    """#22 D: a group of the content-gap report (the world's customer was answered, then handed off: a gap)."""
+    if not passes:
+        return {"path": {"key": "en-000000000000"}}
+    r = w.http.get("/api/editor/gaps", headers=w.headers["admn"], params={"all": True})
+    assert r.status_code == 200 and r.json()["groups"], r.text
+    return {"path": {"key": r.json()["groups"][0]["key"]}}
+
+
+def resolved_ticket(w: "World", who: str, passes: bool) -> Request:
+    """#22 D: a ticket resolved with an agent's reply, to make a draft article of (forced past near-duplicates)."""
+    if not passes:
+        return {}
+    ref = w.new_ticket()
+    for action, payload in (("claim", None), ("reply", {"text": "You can do it from your account page."}),
+                            ("resolve", {"note": "done"})):
+        w.expect_ok("POST", f"/api/desk/tickets/{ref}/{action}", w.headers["admn"], json=payload)
+    return {"path": {"reference": ref}, "json": {"force": True}}
+
+
 REQUESTS: Dict[str, Builder] = {
     "POST /api/conversations/{conversation_id}/messages": body({"text": "any news about my account?"}),
     "POST /api/desk/login": body({"username": "bob", "password": PASSWORD}),
@@ -184,6 +210,9 @@ REQUESTS: Dict[str, Builder] = {
     "PATCH /api/desk/agents/{username}": body({"active": True}),
     "POST /api/inbound/email": body(lambda w: {"from": f"writer{next(w.seq)}@example.org", "subject": "Order",
                                                "text": "Where is my order?"}),
+    "POST /api/editor/gaps/{key}/dismiss": content_gap,
+    "POST /api/editor/gaps/{key}/draft": content_gap,
+    "POST /api/editor/from-ticket/{reference}": resolved_ticket,
 }
 
 

@@ -45,6 +45,8 @@ def test_the_joined_vector_gives_the_mean_cosine_of_the_models():
     j = gaps.QuestionVectors.joined(a)
     assert float(j[0] @ j[1]) == pytest.approx((0.6 + 0.0) / 2)
     assert float(j[0] @ j[0]) == pytest.approx(1.0)
+    w = gaps.QuestionVectors.joined(a, [1.0, 3.0])  # the second model counts three times the first
+    assert float(w[0] @ w[1]) == pytest.approx((0.6 * 1 + 0.0 * 3) / 4)
 
 
 def test_a_group_key_is_stable_and_ignores_case_accents_and_punctuation():
