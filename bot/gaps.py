@@ -14,8 +14,9 @@ each question once (case, accents and end punctuation aside); only the ``max_que
 
 **Grouping.** Each question is embedded with the search's own models (every model of the index, each vector
 L2-normalised, concatenated and scaled so that the cosine of two questions is the mean of their cosines over the
-models, weighted as the search weighs them: an English-only model counts a third for French questions) and the questions of each language are grouped by scikit-learn's ``AgglomerativeClustering`` with the cosine
-distance, average linkage and a distance threshold (``TIER0_GAPS_DISTANCE``, default 0.35: two groups merge while
+models, weighted as the search weighs them: an English-only model counts a third for French questions) and the
+questions of each language are grouped by scikit-learn's ``AgglomerativeClustering`` with the cosine distance, average
+linkage and a distance threshold (``TIER0_GAPS_DISTANCE``, default 0.35: two groups merge while
 the mean distance between their questions is below it; no number of groups to choose). A group's representative is
 its medoid (the question closest on average to the others).
 
