@@ -145,7 +145,7 @@ def article_from_ticket(reference: str, engine: Engine, editor: Editor, body: Op
     s = engine.services
     body = body or FromTicketBody()
     ticket = s.handoff.get(reference)
-    return from_ticket(ticket, s.conversations, s.kb, s.index, lambda lg: s.turns.policy_for(lg).answer_threshold,
+    return from_ticket(ticket, s.db, s.conversations, s.kb, s.index, lambda lg: s.turns.policy_for(lg).answer_threshold,
                        editor.username, question=body.question, title=body.title, force=body.force)
 
 

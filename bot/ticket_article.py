@@ -15,23 +15,23 @@ unless the editor insists (``force``). The three best articles always come back 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Dict, List, Optional
 
+from sqlalchemy import select
+
 from bot.gaps import create_draft
+from handoff.context import parse_reference
+from handoff.models import TicketEvent
 from knowledge_base.service import KnowledgeBase
 from retrieval.search import SearchIndex
 from tier0.conversations import ConversationStore
+from tier0.db import Database
 from tier0.errors import Conflict, InvalidInput
 from tier0.privacy import mask
 from tier0.vocab import Sender, TicketStatus
 
 SIMILAR = 3  # articles returned with their scores
 SEARCH_DECIDED_HANDOFFS = ("repeated_failure", "needs_authority")
-
-
-def _at(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.rstrip("Z"))
 
 
 def customer_question(messages: List[Dict[str, Any]], reference: str) -> Optional[str]:
@@ -56,11 +56,13 @@ def customer_question(messages: List[Dict[str, Any]], reference: str) -> Optiona
     return asked
 
 
-def agent_replies(messages: List[Dict[str, Any]], ticket: Dict[str, Any]) -> List[str]:
-    start = _at(ticket["created_at"])
-    end = _at(ticket["resolved_at"]) if ticket.get("resolved_at") else None
-    return [m["text"] for m in messages if m["sender"] == Sender.AGENT and _at(m["created_at"]) >= start
-            and (end is None or _at(m["created_at"]) <= end) and (m["text"] or "").strip()]
+def agent_replies(db: Database, reference: str) -> List[str]:
+    """The public replies agents sent on the ticket, in order (its ``agent_reply`` audit events)."""
+    with db.session() as s:
+        notes = s.execute(select(TicketEvent.note).where(TicketEvent.ticket_id == parse_reference(reference),
+                                                         TicketEvent.kind == "agent_reply")
+                          .order_by(TicketEvent.id)).scalars().all()
+    return [n for n in notes if n and n.strip()]
 
 
 def similar(index: SearchIndex, threshold: float, question: str, lang: str) -> List[Dict[str, Any]]:
@@ -69,16 +71,16 @@ def similar(index: SearchIndex, threshold: float, question: str, lang: str) -> L
             for c in index.search(question, lang=lang, k=SIMILAR)]
 
 
-def from_ticket(ticket: Dict[str, Any], conversations: ConversationStore, kb: KnowledgeBase, index: SearchIndex,
-                threshold_of, author: str, question: Optional[str] = None, title: Optional[str] = None,
-                force: bool = False) -> Dict[str, Any]:
+def from_ticket(ticket: Dict[str, Any], db: Database, conversations: ConversationStore, kb: KnowledgeBase,
+                index: SearchIndex, threshold_of, author: str, question: Optional[str] = None,
+                title: Optional[str] = None, force: bool = False) -> Dict[str, Any]:
     """The draft made from ``ticket`` (a handoff ticket dict), or the near-duplicates that stopped it.
 
     ``threshold_of(lang)``: the answer threshold of a language (the bot answers at or above it)."""
     if ticket["status"] != TicketStatus.RESOLVED:
         raise Conflict(f"ticket {ticket['id']} is {ticket['status']}: only a resolved ticket becomes an article")
     messages = conversations.transcript(ticket["conversation_id"])
-    replies = [mask(r) for r in agent_replies(messages, ticket)]
+    replies = [mask(r) for r in agent_replies(db, ticket["id"])]
     if not replies:
         raise Conflict(f"ticket {ticket['id']} has no reply from an agent to make an article of")
     asked = mask(" ".join((question or customer_question(messages, ticket["id"]) or "").split()))
