@@ -13,6 +13,7 @@ from api.schemas import ArticleFeedback, FeedbackList, FromTicketBody, FromTicke
 from bot import gaps as content_gaps
 from bot import usage as article_usage
 from bot.ticket_article import from_ticket
+from tier0.db import utcnow
 from tier0.errors import InvalidInput, NotFound
 from tier0.vocab import MAX_FEEDBACK_DAYS, Language
 
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/editor", tags=["editor"])
 def _period(engine: Any, since: Optional[dt.date], until: Optional[dt.date]) -> Tuple[dt.datetime, dt.datetime]:
     """[since 00:00, the day after until 00:00) in UTC; by default the last TIER0_GAPS_DEFAULT_DAYS days."""
     try:
-        until = until or engine.services.clock.now().date()
+        until = until or utcnow().date()  # the messages' clock (tier0.db), which the figures mostly read
         since = since or until - dt.timedelta(days=engine.services.settings.gaps_default_days - 1)
         end = dt.datetime.combine(until, dt.time()) + dt.timedelta(days=1)
     except OverflowError:
