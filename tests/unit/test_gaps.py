@@ -164,3 +164,24 @@ def test_per_article_figures_from_the_stored_conversations(world):
     assert f["helpful_rate"] == 0.5 and f["handoff_rate"] == 0.5
     assert figures(db, now - dt.timedelta(days=1), now, ["invoices-en"])["invoices-en"].answers == 0
     assert figures(db, now - dt.timedelta(days=9), now - dt.timedelta(days=8)) == {}
+
+
+def msg(sender, text, outcome=None):
+    return {"sender": sender, "text": text, "data": {"outcome": outcome} if outcome else {}}
+
+
+def test_the_question_a_ticket_turns_into():
+    from bot.ticket_article import customer_question
+
+    handoff = {"type": "handoff", "reason": "customer_request", "ticket_id": "T-7"}
+    asked_first = [msg("customer", "hello"), msg("bot", "hi", {"type": "other"}),
+                   msg("customer", "can I pay in bitcoin?"), msg("bot", "…", CLARIFY),
+                   msg("customer", "a person please"), msg("bot", "…", handoff),
+                   msg("customer", "so, bitcoin?"), msg("agent", "no")]
+    assert customer_question(asked_first, "T-7") == "can I pay in bitcoin?"
+    straight = [msg("customer", "a person please"), msg("bot", "…", handoff),
+                msg("customer", "my parcel is stuck in customs"), msg("agent", "let me check")]
+    assert customer_question(straight, "T-7") == "my parcel is stuck in customs"
+    silent = [msg("customer", "a person please"), msg("bot", "…", handoff)]
+    assert customer_question(silent, "T-7") == "a person please"
+    assert customer_question([], "T-7") is None
