@@ -43,10 +43,12 @@ def customer_question(messages: List[Dict[str, Any]], reference: str) -> Optiona
     for i, m in enumerate(messages[:limit + 1]):
         if m["sender"] != Sender.CUSTOMER:
             continue
-        reply = next((r["data"].get("outcome") for r in messages[i + 1:limit + 1]
-                      if r["sender"] == Sender.BOT and r["data"].get("outcome")), None) or {}
+        data = next((r["data"] for r in messages[i + 1:limit + 1]
+                     if r["sender"] == Sender.BOT and r["data"].get("outcome")), None) or {}
+        reply = data.get("outcome") or {}
         kind = reply.get("type")
-        if (kind == "answer" and not reply.get("chosen")) or kind == "clarify" and reply.get("options") or (
+        searched = bool(data.get("tried") or reply.get("options"))  # not "none of these" (no search)
+        if (kind == "answer" and not reply.get("chosen")) or (kind == "clarify" and searched) or (
                 kind == "handoff" and reply.get("reason") in SEARCH_DECIDED_HANDOFFS):
             asked = m["text"]
     if asked is None and handoff_at is not None:
