@@ -640,6 +640,106 @@ class CalibrateOut(BaseModel):
 
 
 # -- article feedback, content gaps, ticket to article (#22 D) --------------------------------------------------------
+class FlagNote(BaseModel):
+    ticket: str
+    actor: str
+    note: Optional[str] = None
+    question: Optional[str] = Field(None, description="the customer's question the flagged answer replied to")
+    at: str
+
+
+class ArticleFeedback(BaseModel):
+    """What customers and agents did with one article over the period (bot.usage; docs/editor.md)."""
+
+    article_id: str
+    title: Optional[str] = Field(None, description="None when the article no longer exists")
+    lang: Optional[str] = None
+    status: Optional[str] = None
+    views: int = Field(..., description="its full text opened by customers (GET /api/articles/{id})")
+    answers: int = Field(..., description="the bot's answers citing it")
+    helpful: int = Field(..., description="'yes, that helped' right after such an answer")
+    not_helpful: int = Field(..., description="'that didn't help' (a not_helpful hand-off) right after one")
+    handoffs: int = Field(..., description="hand-offs on the turn right after such an answer, any reason")
+    flags: int = Field(..., description="agents' 'wrong answer' flags on answers citing it")
+    helpful_rate: Optional[float] = Field(None, description="helpful / (helpful + not_helpful)")
+    handoff_rate: Optional[float] = Field(None, description="handoffs / answers")
+    flag_notes: List[FlagNote] = Field(default_factory=list, description="the latest flags, newest first")
+
+
+class FeedbackList(BaseModel):
+    since: str
+    until: str
+    articles: List[ArticleFeedback]
+
+
+class NearestArticle(BaseModel):
+    article_id: str
+    title: str
+    score: float = Field(..., description="the search's score of the group's representative question")
+
+
+class GapOut(BaseModel):
+    key: str = Field(..., description="stable across reports: the language and a hash of the representative question")
+    lang: str
+    conversations: int = Field(..., description="conversations it holds: what an article would have saved")
+    questions: int
+    examples: List[str] = Field(..., description="up to 5; the representative (medoid) question first")
+    reasons: Dict[str, int] = Field(..., description="unsure | handed_off -> questions")
+    first_at: str
+    last_at: str
+    nearest: Optional[NearestArticle] = None
+    state: str = Field(..., description="open | dismissed | drafted")
+    article_id: Optional[str] = Field(None, description="the draft started from it")
+
+
+class GapReport(BaseModel):
+    since: str
+    until: str
+    distance: float = Field(..., description="the clustering's cosine distance threshold (TIER0_GAPS_DISTANCE)")
+    questions: int = Field(..., description="unanswered questions grouped")
+    groups: List[GapOut]
+
+
+class DraftOut(BaseModel):
+    id: str
+    title: str
+    lang: str
+    status: str
+    questions: List[str]
+    body: str
+
+
+class GapDecisionOut(BaseModel):
+    key: str
+    state: str
+    article: Optional[DraftOut] = None
+
+
+class FromTicketBody(BaseModel):
+    """question: the question to use instead of the one read from the conversation; title: the draft's title
+    (default: the question); force: create the draft even when near-duplicate articles exist."""
+
+    question: Optional[constr(strict=True, min_length=1, max_length=MAX_MESSAGE_CHARS)] = None  # type: ignore
+    title: Optional[constr(strict=True, min_length=1, max_length=500)] = None  # type: ignore[valid-type]
+    force: bool = False
+
+
+class SimilarArticle(BaseModel):
+    article_id: str
+    title: str
+    lang: str
+    score: float
+    duplicate: bool = Field(..., description="the bot would already answer the question from it")
+
+
+class FromTicketOut(BaseModel):
+    ticket: str
+    question: str
+    created: bool = Field(..., description="false: near-duplicates stopped it (send force: true to create anyway)")
+    similar: List[SimilarArticle]
+    article: Optional[DraftOut] = None
+
+
 
 
 # -- analytics, satisfaction (#22 E) ----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from api.schemas import (
     TurnOut,
 )
 from bot import widget as service
+from knowledge_base import usage
 from knowledge_base.render import render_markdown
 from tier0 import identity
 from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
@@ -255,6 +256,8 @@ async def stream_transcript(
 def read_article(article_id: str, engine: Engine) -> ArticleOut:
     """A published article, as cited by the bot."""
     art = engine.services.kb.get(article_id)
+    if art.status == ArticleStatus.PUBLISHED:  # one more view of its full text (#22 D: the editors' figures)
+        usage.count_view(engine.services.db, art.id)
     if art.status != ArticleStatus.PUBLISHED:
         raise NotFound(f"article {article_id} not found")
     return ArticleOut(id=art.id, title=art.title, lang=art.lang, category=art.category, tags=art.tags, body=art.body,

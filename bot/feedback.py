@@ -98,16 +98,18 @@ def _questions(turns: List[list], limit: int, per_conversation: int = QUESTIONS_
     return [Question(text, lang, at.isoformat()) for at, (text, lang) in asked[-limit:]]
 
 
-def _flagged(s) -> Set[int]:
-    """Bot messages an agent flagged as a wrong answer from the desk."""
+def _flagged(s) -> Dict[int, Optional[str]]:
+    """Bot messages an agent flagged as a wrong answer from the desk -> the article the flag landed on
+    (``TicketEvent.article_id``, #22 D): the flagged (question, article) pair is a negative example."""
     return {
-        int(d["message_id"])
-        for (d,) in s.execute(select(TicketEvent.data).where(TicketEvent.kind == "flagged"))
+        int(d["message_id"]): article or d.get("article_id")
+        for d, article in s.execute(select(TicketEvent.data, TicketEvent.article_id)
+                                    .where(TicketEvent.kind == "flagged"))
         if d and d.get("message_id") is not None
     }
 
 
-def _labelled(turns: List[list], flagged: Set[int], limit: int,
+def _labelled(turns: List[list], flagged: Dict[int, Optional[str]], limit: int,
               per_conversation: int = PER_CONVERSATION) -> List[Feedback]:
     labelled: List[Tuple[int, Feedback]] = []
     votes: Dict[int, Dict[str, Tuple[int, Feedback]]] = {}  # conversation -> question -> its customers' label
@@ -122,6 +124,7 @@ def _labelled(turns: List[list], flagged: Set[int], limit: int,
         after = turns[i + 1][2] if i + 1 < len(turns) and turns[i + 1][0] == conv else {}
         if source_mid in flagged:
             helpful: Optional[bool] = False
+            article = flagged[source_mid] or article  # the article the agent's flag names
         elif after.get("feedback") == "helpful":
             helpful = True
         elif after.get("type") == "handoff" and after.get("reason") == "not_helpful":

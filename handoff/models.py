@@ -57,4 +57,7 @@ class TicketEvent(Base):
     actor = Column(String(100), nullable=False)
     note = Column(Text, nullable=True)
     data = Column(JSON, nullable=False, default=dict)
+    # a "flagged" event (an agent's "wrong answer"): the article the flagged answer cited, so that flags land on the
+    # article (the editor's per-article feedback, #22 D) and on the calibration's labels (bot.feedback)
+    article_id = Column(String(200), nullable=True, index=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)

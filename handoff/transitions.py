@@ -293,6 +293,7 @@ class TicketTransitions:
             t = self.ctx.load(s, reference)
             e = self.ctx.event(s, t, "flagged", actor_of(agent), note, message_id=message_id,
                                article_id=article_id, question=question)
+            e.article_id = article_id  # the flag lands on the article (#22 D)
             result = self.views.ticket_dict(t)
             self.ctx.publish(s, [(event_dict(t, e), result)])
         log.info("handoff.flagged ticket=%s article=%s", reference, article_id)

@@ -150,6 +150,14 @@ class Settings(BaseSettings):
     # try it, calibration health, refit with curves (C)
 
     # article feedback, content gaps, ticket to article (D)
+    # Content gaps (bot.gaps): two groups of unanswered questions merge while the mean cosine distance between their
+    # questions (1 - cosine, averaged over the search's models) is below this; lower = more, tighter groups.
+    # Default 0.35.
+    gaps_distance: float = 0.35
+    # The most recent unanswered questions one content-gap report groups (each embedded once per process). Default 1000.
+    gaps_max_questions: int = 1000
+    # The period of the content-gap report and the feedback figures when the request names none (days). Default 30.
+    gaps_default_days: int = 30
 
     # analytics and satisfaction (E)
 
@@ -225,6 +233,18 @@ class Settings(BaseSettings):
         for origin in (o.strip().rstrip("/") for o in v.split(",") if o.strip()):
             if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
                 raise ValueError(f"{origin!r} is not an origin such as https://www.example.com")
+        return v
+
+    @validator("gaps_distance")
+    def _gaps_distance(cls, v: float) -> float:  # noqa: N805
+        if not 0.0 < v < 2.0:
+            raise ValueError("gaps_distance must be a cosine distance between 0 and 2 (exclusive)")
+        return v
+
+    @validator("gaps_max_questions", "gaps_default_days")
+    def _gaps_counts(cls, v: int) -> int:  # noqa: N805
+        if not 1 <= v <= 100000:
+            raise ValueError("must be between 1 and 100000")
         return v
 
     @validator("max_streams_per_conversation", "max_streams_per_ip", "max_logins_per_ip", "login_lockout_after",

@@ -159,6 +159,23 @@ class ArticleView(Word):
 
 
 # -- analytics (#22 D, E) -------------------------------------------------------------------------------------------
+# article feedback and content gaps (D)
+class GapState(Word):
+    """An editor's decision about a group of unanswered questions (bot.gaps)."""
+
+    OPEN = "open"  # nobody decided yet
+    DISMISSED = "dismissed"  # not worth an article: hidden from the report
+    DRAFTED = "drafted"  # a draft article was started from it: hidden from the report
+
+
+class GapReason(Word):
+    """Why a customer's question is in the content-gap report (bot.gaps)."""
+
+    UNSURE = "unsure"  # the bot suggested articles or asked to rephrase, and none was picked; or repeated failures
+    HANDED_OFF = "handed_off"  # the bot answered, and the next turn handed the conversation to a person
+
+
+MAX_FEEDBACK_DAYS = 366  # the longest period of the editor's feedback figures and content-gap report
 
 
 # -- try it, calibration health and refit (#22 BC) ----------------------------------------------------------------

@@ -235,7 +235,11 @@
             const note = reply.value.trim() || window.prompt("Why escalate? The next level reads this first.") || "";
             if (note) act("/escalate", { kind: escalateKind.value, note });
           } }, "Escalate"),
-          el("button", { id: "return-btn", type: "button", disabled: !can.has("return_to_bot"), onclick: () => act("/return-to-bot", {}) }, "Hand back to bot")),
+          el("button", { id: "return-btn", type: "button", disabled: !can.has("return_to_bot"), onclick: () => act("/return-to-bot", {}) }, "Hand back to bot"),
+          // #22 D: editors and up turn a resolved ticket into a draft article (the editor's feedback panel)
+          t.status === "resolved" && ["editor", "lead", "admin"].includes(me.role)
+            ? el("a", { id: "article-btn", class: "button", href: "/editor?ticket=" + encodeURIComponent(t.id) + "#feedback",
+              target: "_blank", rel: "noopener", title: "Transformer en article / Turn into an article" }, "Turn into an article") : null),
         el("p", { id: "action-error", class: "error", role: "alert" })),
       el("div", { class: "box" }, el("h3", {}, "History"),
         earlierButton("earlier-events", "Show earlier history", t.earlier_events, "/events", "#events", "events", eventItem),

@@ -126,6 +126,12 @@ POST   /api/editor/convert-html                                 401  401  401  4
 POST   /api/editor/try                                          401  401  401  403  ok   403  ok   ok   401
 GET    /api/editor/health                                       401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/calibrate                                    401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/feedback                                     401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/articles/{article_id}/feedback               401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/gaps                                         401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/gaps/{key}/dismiss                           401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/gaps/{key}/draft                             401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/from-ticket/{reference}                      401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -185,6 +191,26 @@ def body(payload: Any) -> Builder:
     return lambda w, who, passes: {"json": payload(w) if callable(payload) else payload}
 
 
+def content_gap(w: "World", who: str, passes: bool) -> Request:
+    """#22 D: a group of the content-gap report (the world's customer was answered, then handed off: a gap)."""
+    if not passes:
+        return {"path": {"key": "en-000000000000"}}
+    r = w.http.get("/api/editor/gaps", headers=w.headers["admn"], params={"all": True})
+    assert r.status_code == 200 and r.json()["groups"], r.text
+    return {"path": {"key": r.json()["groups"][0]["key"]}}
+
+
+def resolved_ticket(w: "World", who: str, passes: bool) -> Request:
+    """#22 D: a ticket resolved with an agent's reply, to make a draft article of (forced past near-duplicates)."""
+    if not passes:
+        return {}
+    ref = w.new_ticket()
+    for action, payload in (("claim", None), ("reply", {"text": "You can do it from your account page."}),
+                            ("resolve", {"note": "done"})):
+        w.expect_ok("POST", f"/api/desk/tickets/{ref}/{action}", w.headers["admn"], json=payload)
+    return {"path": {"reference": ref}, "json": {"force": True}}
+
+
 REQUESTS: Dict[str, Builder] = {
     "POST /api/conversations/{conversation_id}/messages": body({"text": "any news about my account?"}),
     "POST /api/desk/login": body({"username": "bob", "password": PASSWORD}),
@@ -225,6 +251,11 @@ REQUESTS: Dict[str, Builder] = {
     "POST /api/editor/try": body({"question": "how do I reset my password?",
                                   "article": {"title": "Reset a password", "lang": "en", "body": "Use the link."}}),
     "POST /api/editor/calibrate": body({"dry_run": True}),
+
+
+    "POST /api/editor/gaps/{key}/dismiss": content_gap,
+    "POST /api/editor/gaps/{key}/draft": content_gap,
+    "POST /api/editor/from-ticket/{reference}": resolved_ticket,
 }
 
 
