@@ -148,6 +148,18 @@ class Settings(BaseSettings):
     # article feedback, content gaps, ticket to article (D)
 
     # analytics and satisfaction (E)
+    # The time zone of the analytics' days (a day runs midnight to midnight there); ?tz= may ask another.
+    analytics_timezone: str = "Europe/Paris"
+
+    @validator("analytics_timezone")
+    def _analytics_timezone(cls, v: str) -> str:  # noqa: N805
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone such as 'Europe/Paris'") from None
+        return v
 
     # import, export, HTML (F)
 

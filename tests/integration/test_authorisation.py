@@ -103,6 +103,9 @@ POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  4
 POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  403  ok   401
 GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  403  ok   401
 POST   /api/inbound/email                                       403  403  403  403  403  403  403  403  ok
+GET    /api/analytics/summary                                   401  401  401  403  403  403  ok   ok   401
+GET    /api/analytics/daily                                     401  401  401  403  403  403  ok   ok   401
+GET    /api/analytics/{figure}.csv                              401  401  401  403  403  403  ok   ok   401
 """
 
 
@@ -184,6 +187,7 @@ REQUESTS: Dict[str, Builder] = {
     "PATCH /api/desk/agents/{username}": body({"active": True}),
     "POST /api/inbound/email": body(lambda w: {"from": f"writer{next(w.seq)}@example.org", "subject": "Order",
                                                "text": "Where is my order?"}),
+    "GET /api/analytics/{figure}.csv": lambda w, who, passes: {"path": {"figure": "sla"}},
 }
 
 
