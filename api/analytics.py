@@ -17,7 +17,7 @@ from tier0.vocab import Figure, Language
 router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
 From = Query(None, alias="from", max_length=10, description="first day, YYYY-MM-DD (default: 29 days before `to`)")
-To = Query(None, max_length=10, description="last day, YYYY-MM-DD, included (default: today)")
+To = Query(None, alias="to", max_length=10, description="last day, YYYY-MM-DD, included (default: today)")
 Lang = Query(None, description="only conversations, tickets and answers in this language")
 Tz = Query(None, max_length=64, description="time zone of the days (default: TIER0_ANALYTICS_TIMEZONE)")
 

@@ -349,3 +349,86 @@ def test_csv_cells_never_start_a_formula():
     text = to_csv([{"agent": "=HYPERLINK(1)", "n": -1, "x": None}, {"agent": "bob", "n": 2, "x": 0.5}],
                   ["agent", "n", "x"])
     assert text == "agent,n,x\r\n'=HYPERLINK(1),-1,\r\nbob,2,0.5\r\n"
+
+
+# -- the API, on the same history (the desk's services only: no Rasa, no embedder) -------------------------------
+@pytest.fixture(scope="module")
+def api(history, tmp_path_factory):
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tier0.config import Settings
+
+    history.agents.create("lena", PASSWORD, role="lead")
+    history.agents.create("alfred", PASSWORD, role="agent")
+    settings = Settings(home=tmp_path_factory.mktemp("analytics-home"))
+    engine = SimpleNamespace(services=SimpleNamespace(
+        db=history.db, clock=history.clock, settings=settings, desk_config=history.config, agents=history.agents,
+        handoff=history.desk, conversations=history.conversations))
+    client = TestClient(create_app(settings, engine=engine))  # no `with`: no background jobs
+
+    def login(username: str) -> dict:
+        r = client.post("/api/desk/login", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    client.lead, client.agent = login("lena"), login("alfred")
+    return client
+
+
+PERIOD = "from=2026-03-02&to=2026-03-04"
+
+
+def test_the_api_serves_the_report_to_leads_only(api, rep):
+    r = api.get(f"/api/analytics/summary?{PERIOD}", headers=api.lead)
+    assert r.status_code == 200, r.text
+    assert r.json() == rep
+    r = api.get(f"/api/analytics/daily?{PERIOD}&lang=fr", headers=api.lead)
+    assert r.status_code == 200 and r.json()["language"] == "fr"
+    assert [d["conversations"] for d in r.json()["daily"]] == [1, 1, 1]
+    assert api.get(f"/api/analytics/summary?{PERIOD}", headers=api.agent).status_code == 403
+    assert api.get(f"/api/analytics/summary?{PERIOD}").status_code == 401
+    r = api.get("/api/analytics/daily", headers=api.lead)  # the last 30 days up to today (Thursday 5 March)
+    assert r.json()["period"] == {"from": "2026-02-04", "to": "2026-03-05", "timezone": "Europe/Paris", "days": 30}
+
+
+def test_every_figure_as_csv(api, rep):
+    from tier0.vocab import Figure
+
+    for figure in Figure.values():
+        r = api.get(f"/api/analytics/{figure}.csv?{PERIOD}", headers=api.lead)
+        assert r.status_code == 200, (figure, r.text)
+        assert r.headers["content-type"].startswith("text/csv")
+        assert f'filename="tier0-{figure}-2026-03-02-2026-03-04.csv"' in r.headers["content-disposition"]
+        lines = r.text.split("\r\n")
+        rows = rep[figure] if isinstance(rep[figure], list) else [rep[figure]]
+        assert len(lines) == 1 + len(rows) + 1 and lines[-1] == "", figure  # a header, the rows, a final newline
+    r = api.get(f"/api/analytics/sla.csv?{PERIOD}", headers=api.lead)
+    assert r.text.split("\r\n")[:2] == [
+        "level,stints,responded,first_response_median_min,first_response_mean_min,first_response_met,"
+        "first_response_breaches,resolved,resolution_median_min,resolution_mean_min,resolution_met,"
+        "resolution_breaches",
+        "1,4,2,13.0,13.0,1,2,2,23.0,23.0,2,0"]
+    r = api.get(f"/api/analytics/languages.csv?{PERIOD}&lang=fr", headers=api.lead)
+    assert r.text.startswith("language,conversations,") and "\r\nfr,3,1,0,1,0,2,0.6667,0,0,\r\n" in r.text
+    assert api.get(f"/api/analytics/daily.csv?{PERIOD}", headers=api.agent).status_code == 403
+
+
+@pytest.mark.parametrize("query, words", [
+    ("from=2026-02-30", "from: '2026-02-30' is not a date"),
+    ("from=2025-01-01&to=2026-03-04", "at most 366"),
+    ("from=2026-03-04&to=2026-03-01", "before it starts"),
+    ("tz=Nowhere/Land", "is not a time zone"),
+])
+def test_bad_periods_are_a_422_with_a_message(api, query, words):
+    for url in (f"/api/analytics/summary?{query}", f"/api/analytics/daily?{query}", f"/api/analytics/sla.csv?{query}"):
+        r = api.get(url, headers=api.lead)
+        assert r.status_code == 422 and words in r.json()["detail"], (url, r.text)
+
+
+def test_unknown_figures_and_languages_are_refused(api):
+    assert api.get("/api/analytics/nothing.csv", headers=api.lead).status_code == 422
+    assert api.get("/api/analytics/summary?lang=de", headers=api.lead).status_code == 422
+    assert api.get("/api/analytics/summary?from=" + "9" * 11, headers=api.lead).status_code == 422
