@@ -743,6 +743,135 @@ class FromTicketOut(BaseModel):
 
 
 # -- analytics, satisfaction (#22 E) ----------------------------------------------------------------------------------
+class AnalyticsPeriod(BaseModel):
+    from_: str = Field(..., alias="from", description="first day (YYYY-MM-DD), included")
+    to: str = Field(..., description="last day (YYYY-MM-DD), included")
+    timezone: str = Field(..., description="the days run midnight to midnight in this time zone")
+    days: int
+
+
+class ConversationFigures(BaseModel):
+    """docs/analytics.md defines each figure."""
+
+    conversations: int
+    answered: int = Field(..., description="conversations where the bot answered from an article at least once")
+    resolved_confirmed: int = Field(..., description="the customer said the answer helped, and no ticket")
+    resolved_assumed: int = Field(..., description="an answer, then no customer message and no ticket in 24 h")
+    resolution_pending: int = Field(..., description="like assumed, but the last answer is not 24 h old yet")
+    handed_off: int = Field(..., description="conversations with a ticket")
+    handoff_rate: Optional[float]
+    helpful_yes: int
+    helpful_no: int
+    helpful_share: Optional[float]
+
+
+class AnalyticsTotals(ConversationFigures):
+    tickets: int
+    escalations: int
+    functional_escalations: int
+    hierarchical_escalations: int
+    reopened: int
+    reopened_tickets: int
+    first_response_median_min: Optional[float]
+    first_response_breaches: int
+    resolution_median_min: Optional[float]
+    resolution_breaches: int
+    csat_answers: int
+    csat_mean: Optional[float]
+    csat_share_4_5: Optional[float]
+
+
+class DailyFigures(BaseModel):
+    day: str
+    conversations: int
+    answered: int
+    resolved_confirmed: int
+    resolved_assumed: int
+    handed_off: int
+    handoff_rate: Optional[float]
+    helpful_yes: int
+    helpful_no: int
+    tickets: int
+    escalations: int
+    reopened: int
+    first_response_breaches: int
+    resolution_breaches: int
+    csat_answers: int
+    csat_mean: Optional[float]
+
+
+class LanguageFigures(ConversationFigures):
+    language: str
+
+
+class ReasonFigures(BaseModel):
+    reason: str
+    tickets: int
+    share: Optional[float]
+
+
+class QueueFigures(BaseModel):
+    queue: str
+    level: int
+    tickets: int
+
+
+class SlaFigures(BaseModel):
+    level: str = Field(..., description="1, 2, 3 or all")
+    stints: int = Field(..., description="times a ticket started at this level (created, escalated, reopened)")
+    responded: int
+    first_response_median_min: Optional[float]
+    first_response_mean_min: Optional[float]
+    first_response_met: int
+    first_response_breaches: int
+    resolved: int
+    resolution_median_min: Optional[float]
+    resolution_mean_min: Optional[float]
+    resolution_met: int
+    resolution_breaches: int
+
+
+class EscalationFigures(BaseModel):
+    from_level: int
+    to_level: int
+    path: str = Field(..., description="functional or hierarchical")
+    escalations: int
+
+
+class AgentEscalationFigures(BaseModel):
+    agent: str = Field(..., description="the username, or system for the SLA scheduler")
+    functional: int
+    hierarchical: int
+    escalations: int
+
+
+class SatisfactionFigures(BaseModel):
+    resolved_by: str = Field(..., description="all, bot or agent")
+    answers: int
+    mean: Optional[float]
+    share_4_5: Optional[float]
+
+
+class AnalyticsReport(BaseModel):
+    period: AnalyticsPeriod
+    language: Optional[str]
+    totals: AnalyticsTotals
+    daily: List[DailyFigures]
+    languages: List[LanguageFigures]
+    reasons: List[ReasonFigures]
+    queues: List[QueueFigures]
+    sla: List[SlaFigures]
+    escalations: List[EscalationFigures]
+    agents: List[AgentEscalationFigures]
+    satisfaction: List[SatisfactionFigures]
+
+
+class AnalyticsDaily(BaseModel):
+    period: AnalyticsPeriod
+    language: Optional[str]
+    daily: List[DailyFigures]
+
+
 
 
 # -- import, export, rendering (#22 F) --------------------------------------------------------------------------------

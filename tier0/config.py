@@ -160,6 +160,18 @@ class Settings(BaseSettings):
     gaps_default_days: int = 30
 
     # analytics and satisfaction (E)
+    # The time zone of the analytics' days (a day runs midnight to midnight there); ?tz= may ask another.
+    analytics_timezone: str = "Europe/Paris"
+
+    @validator("analytics_timezone")
+    def _analytics_timezone(cls, v: str) -> str:  # noqa: N805
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone such as 'Europe/Paris'") from None
+        return v
 
     # import, export, HTML (F)
     # A KB archive imported (POST /api/editor/import, `tier0 kb import FILE.zip`; knowledge_base.transfer): at most

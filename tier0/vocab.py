@@ -196,6 +196,26 @@ TRYIT_MAX_TAGS = 30
 TRYIT_MAX_ID_CHARS = 200
 
 
+# E: the escalation analytics (analytics.figures; docs/analytics.md defines each figure)
+class Figure(Word):
+    """The tables of the analytics report, each also a CSV (GET /api/analytics/{figure}.csv)."""
+
+    TOTALS = "totals"
+    DAILY = "daily"
+    LANGUAGES = "languages"
+    REASONS = "reasons"
+    QUEUES = "queues"
+    SLA = "sla"
+    ESCALATIONS = "escalations"
+    AGENTS = "agents"
+    SATISFACTION = "satisfaction"
+
+
+MAX_ANALYTICS_DAYS = 366  # the longest period one report covers (days, both ends included)
+DEFAULT_ANALYTICS_DAYS = 30  # the period when none is given: the last 30 days up to today
+ASSUMED_RESOLVED_HOURS = 24  # an answer with no customer message and no ticket in this time: assumed resolved
+
+
 # -- the website widget (#23) ---------------------------------------------------------------------------------------
 class SurveyResolvedBy(Word):
     """Who the satisfaction survey rates (survey_answers.resolved_by): the person if a ticket was resolved."""

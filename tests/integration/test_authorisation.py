@@ -132,6 +132,9 @@ GET    /api/editor/gaps                                         401  401  401  4
 POST   /api/editor/gaps/{key}/dismiss                           401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/gaps/{key}/draft                             401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/from-ticket/{reference}                      401  401  401  403  ok   403  ok   ok   401
+GET    /api/analytics/summary                                   401  401  401  403  403  403  ok   ok   401
+GET    /api/analytics/daily                                     401  401  401  403  403  403  ok   ok   401
+GET    /api/analytics/{figure}.csv                              401  401  401  403  403  403  ok   ok   401
 """
 
 
@@ -256,6 +259,9 @@ REQUESTS: Dict[str, Builder] = {
     "POST /api/editor/gaps/{key}/dismiss": content_gap,
     "POST /api/editor/gaps/{key}/draft": content_gap,
     "POST /api/editor/from-ticket/{reference}": resolved_ticket,
+
+
+    "GET /api/analytics/{figure}.csv": lambda w, who, passes: {"path": {"figure": "sla"}},
 }
 
 
