@@ -133,6 +133,8 @@ def test_end_then_survey(client):
     assert r.status_code == 200, r.text
     assert r.json()["messages"][0]["text"].startswith("Merci de votre visite")
     assert client.post(f"/api/conversations/{cid}/end", headers=auth).json()["messages"] == []
+    read = client.get(f"/api/conversations/{cid}/messages", headers=auth).json()
+    assert read["ended_at"] == r.json()["ended_at"] and read["messages"][-1]["data"] == {"notice": "ended"}
     r = client.post(f"/api/conversations/{cid}/messages", headers=auth, json={"text": "encore une question"})
     assert r.status_code == 409 and "ended" in r.json()["detail"]
     r = client.post(f"/api/conversations/{cid}/survey", headers=auth, json={"rating": 4, "comment": "rapide"})
