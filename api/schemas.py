@@ -162,6 +162,7 @@ class Transcript(BaseModel):
     language: Optional[str]
     messages: List[CustomerMessage]
     more: bool = Field(False, description="later messages exist: ask again with after=<the last message's id>")
+    ended_at: Optional[str] = Field(None, description="the customer ended it (POST …/end): no new message (W1)")
 
 
 class ArticleOut(BaseModel):

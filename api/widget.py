@@ -180,8 +180,12 @@ def read_transcript(
     ``more`` says that later messages exist (ask again with ``after`` = the last id)."""
     conv = engine.services.conversations.authorize(conversation_id, token)
     messages, more = engine.services.conversations.transcript_page(conversation_id, limit, after_id=after)
-    return {"conversation_id": conv.id, "status": conv.status, "language": conv.language,
-            "messages": [public_message(m) for m in messages], "more": more}
+    out = {"conversation_id": conv.id, "status": conv.status, "language": conv.language,
+           "messages": [public_message(m) for m in messages], "more": more}
+    ended = service.ended_at(engine.services.db, conversation_id)
+    if ended is not None:  # a page reloaded on an ended conversation offers the survey or a new one (W1)
+        out["ended_at"] = ended.isoformat() + "Z"
+    return out
 
 
 def resume_from(last_event_id: Optional[str], after: int) -> int:
