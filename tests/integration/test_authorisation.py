@@ -103,6 +103,8 @@ POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  4
 POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  403  ok   401
 GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  403  ok   401
 POST   /api/inbound/email                                       403  403  403  403  403  403  403  403  ok
+GET    /widget.js                                               ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /demo                                                    ok   ok   ok   ok   ok   ok   ok   ok   ok
 """
 
 
