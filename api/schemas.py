@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
-from pydantic import BaseModel, Field, constr, root_validator
+from pydantic import BaseModel, Field, conint, constr, root_validator
 
 from tier0.vocab import (
     MAX_EMAIL_ADDRESS_CHARS,
     MAX_EMAIL_CHARS,
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
+    MAX_SURVEY_COMMENT_CHARS,
     EscalationKind,
     Language,
     Priority,
@@ -83,6 +84,7 @@ class BotMessageOut(BaseModel):
     text: str
     buttons: List[Dict[str, str]] = []
     sources: List[PublicSource] = []
+    html: Optional[str] = Field(None, description="a message citing an article: its text as sanitised HTML (W1)")
 
 
 class Outcome(BaseModel):
@@ -106,6 +108,8 @@ class PublicTicket(BaseModel):
     position: Optional[int] = Field(None, description="place in the queue, when handed off")
     expected_wait_minutes: Optional[int] = None
     agent: Optional[str] = Field(None, description="the display name of the person on it")
+    offline: Optional[bool] = Field(None, description="nobody can take it now (W1): offer POST …/contact")
+    opens_at: Optional[str] = Field(None, description="offline because the team is closed: when it opens (UTC)")
 
 
 class TurnOut(BaseModel):
@@ -140,6 +144,7 @@ class CustomerMessage(BaseModel):
     text: str
     data: PublicMessageData
     created_at: str
+    html: Optional[str] = Field(None, description="a message citing an article: its text as sanitised HTML (W1)")
 
 
 class Transcript(BaseModel):
@@ -157,6 +162,7 @@ class ArticleOut(BaseModel):
     category: Optional[str]
     tags: List[str]
     body: str
+    html: Optional[str] = Field(None, description="the body as sanitised HTML (W1)")
 
 
 # -- the desk --------------------------------------------------------------------------------------------------------
@@ -394,6 +400,57 @@ class Unparsable(BaseModel):
 
 
 # -- the website widget (#23 H1) --------------------------------------------------------------------------------------
+class SearchHit(BaseModel):
+    """A published article suggested while the customer types."""
+
+    id: str
+    title: str
+    lang: str
+    snippet: str = Field(..., description="the start of its text, plain, at most SNIPPET_CHARS characters")
+    url: str = Field(..., description="its full text: GET /api/articles/{id}")
+
+
+class SearchResults(BaseModel):
+    query: str
+    results: List[SearchHit]
+
+
+class TokenRenewed(BaseModel):
+    conversation_id: str
+    token: str = Field(..., description="the new customer token; the old one no longer works")
+
+
+class ConversationEnded(BaseModel):
+    conversation_id: str
+    ended_at: str
+    messages: List[BotMessageOut] = Field(..., description="the bot's goodbye (empty when it had ended already)")
+
+
+class SurveyIn(BaseModel):
+    rating: conint(strict=True, ge=1, le=5) = Field(  # type: ignore[valid-type]
+        ..., description="1 (bad) to 5 (very good); a thumbs-down is 1, a thumbs-up 5")
+    comment: Optional[constr(strict=True, max_length=MAX_SURVEY_COMMENT_CHARS)] = None  # type: ignore[valid-type]
+
+
+class SurveyOut(BaseModel):
+    conversation_id: str
+    rating: int
+    resolved_by: str = Field(..., description="agent when a ticket of the conversation was resolved, else bot")
+    replaced: bool = Field(..., description="an earlier answer of this conversation was replaced")
+
+
+class ContactIn(BaseModel):
+    email: constr(strict=True, min_length=3, max_length=MAX_EMAIL_ADDRESS_CHARS)  # type: ignore[valid-type]
+
+
+class ContactOut(BaseModel):
+    ticket: str = Field(..., description="the request's reference")
+    email: str
+    promise: str = Field(..., description="when they will hear back, in the conversation's language")
+    message_id: int = Field(..., description="the confirmation, added to the transcript")
+    open_now: bool = Field(..., description="the team works now (else opens_at says when it does)")
+    opens_at: Optional[str] = Field(None, description="UTC time the team's queue opens next, when closed")
+
 
 
 # The refusals every API route may answer, documented in the OpenAPI schema (api.app includes the routers with them),

@@ -153,6 +153,32 @@ class Settings(BaseSettings):
 
     # -- the website widget (#23) -----------------------------------------------------------------------------------
     # widget backend: public search, idempotency, offline contact, widget.js (H1)
+    # Public search while typing (GET /api/search, no sign-in) per IP address: a rate such as "60/minute;1000/hour".
+    limit_search_per_ip: str = "60/minute;1000/hour"
+    # A message's Idempotency-Key is remembered this many hours (the same key again returns the first result).
+    idempotency_keep_hours: float = 24.0
+    # A second request with the key of a turn still running waits this long for its result (then 409, retry).
+    idempotency_wait_s: float = 30.0
+    # A key whose turn has run this long without a result (its worker died) is taken over by the next request.
+    idempotency_stale_s: float = 120.0
+
+    @validator("limit_search_per_ip")
+    def _search_rate(cls, v: str) -> str:  # noqa: N805
+        from limits import parse_many
+
+        if v.strip():
+            try:
+                parse_many(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a rate such as '60/minute' or '60/minute;1000/hour'") from None
+        return v
+
+    @validator("idempotency_keep_hours", "idempotency_wait_s", "idempotency_stale_s")
+    def _widget_positive(cls, v: float) -> float:  # noqa: N805
+        if v <= 0:
+            raise ValueError("must be more than 0")
+        return v
+
 
     # widget front end (H2)
 

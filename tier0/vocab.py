@@ -145,6 +145,24 @@ class ArticleStatus(Word):
 
 
 # -- the website widget (#23) ---------------------------------------------------------------------------------------
+class SurveyResolvedBy(Word):
+    """Who the satisfaction survey rates (survey_answers.resolved_by): the person if a ticket was resolved."""
+
+    BOT = "bot"
+    AGENT = "agent"
+
+
+class IdempotencyState(Word):
+    PENDING = "pending"  # the first request's turn is running
+    DONE = "done"  # its result is stored
+
+
+MIN_SEARCH_CHARS = 2  # GET /api/search?q=: what a customer typed, stripped
+MAX_SEARCH_CHARS = 200
+SEARCH_RESULTS = 3  # suggestions while typing
+SNIPPET_CHARS = 160  # a suggestion's snippet (plain text, cut at a word)
+MAX_IDEMPOTENCY_KEY_CHARS = 100
+MAX_SURVEY_COMMENT_CHARS = 1000
 
 
 # -- languages and limits -------------------------------------------------------------------------------------------
