@@ -452,6 +452,7 @@ button { cursor: pointer; }
     if (m.sender === "agent" && d.agent && saved.conv) {
       showTicket(Object.assign({}, saved.conv.ticket || {}, { agent: d.agent, status: "agent" }));
     }
+    if (d.notice === "ended") markEnded();  // ended here or in another tab: no new turn, the survey
     if (m.sender === "system" && d.notice === "resolved" && saved.conv) {
       showTicket(Object.assign({}, saved.conv.ticket || {}, { status: "resolved" }));
       showSurvey();
@@ -479,7 +480,7 @@ button { cursor: pointer; }
       }
     }
     ui.ticket.appendChild(el("p", { text: parts.join(" · ") }));
-    if (tk.status !== "resolved" && !tk.agent && (tk.availability === "offline" || tk.online === false) && !tk.contact_saved) showContact();
+    if (tk.status !== "resolved" && !tk.agent && (tk.offline || tk.availability === "offline") && !tk.contact_saved) showContact();
   }
 
   function typing(on) {
@@ -557,9 +558,10 @@ button { cursor: pointer; }
           try {
             turn = await api("/api/conversations/" + conv.id + "/messages", { method: "POST", body: { text: item.text }, headers: { "Idempotency-Key": item.key } });
           } catch (e) {
-            if (e.status === 401 || e.status === 403 || e.status === 404 || (e.status === 409 && e.code !== "conflict")) {
+            if (e.status === 409) await poll();  // ended meanwhile (its goodbye says so), or the same key still running
+            if (e.status === 401 || e.status === 403 || e.status === 404 || (e.status === 409 && saved.conv && saved.conv.ended)) {
               // expired token, erased or ended conversation: the message goes to a new conversation
-              forget(); await ensureConversation();
+              restart(true); await ensureConversation();
               turn = await api("/api/conversations/" + saved.conv.id + "/messages", { method: "POST", body: { text: item.text }, headers: { "Idempotency-Key": item.key } });
             } else throw e;
           }
@@ -674,8 +676,7 @@ button { cursor: pointer; }
   function markEnded() {
     if (!saved.conv || saved.conv.ended) return;
     saved.conv.ended = true; save();
-    ui.endBtn.disabled = true;
-    showSurvey();
+    if (ui) { ui.endBtn.disabled = true; showSurvey(); }
   }
   async function endConversation() {
     if (!saved.conv) { restart(); return; }
@@ -781,7 +782,7 @@ button { cursor: pointer; }
     scrollDown();
     if (focus) ui.input.focus();
   }
-  function hideSuggestions() { searchSeq++; if (ui) { ui.suggest.hidden = true; ui.suggest.textContent = ""; } }
+  function hideSuggestions() { clearTimeout(searchTimer); searchSeq++; if (ui) { ui.suggest.hidden = true; ui.suggest.textContent = ""; } }
   async function suggestFor(q) {
     const seq = ++searchSeq;
     let r;
