@@ -746,6 +746,7 @@ button { cursor: pointer; }
         if (saved.conv.ticket) { saved.conv.ticket.contact_saved = true; save(); }
         ui.extra.textContent = "";
         ui.extra.appendChild(el("p", { class: "promise", role: "status", text: (r && (r.promise || r.message || r.text)) || "✓" }));
+        ui.input.focus();  // the form is gone: the focus goes back to the message field, inside the panel
         poll();
       } catch (e) {
         err.textContent = e.status === 422 ? T.emailBad + " (" + e.message + ")" : t("failed", { e: e.message }); submit.disabled = false;
