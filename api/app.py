@@ -19,19 +19,21 @@ import logging
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api import analytics, desk, editor, inbound, privacy, widget
 from api.background import Background
+from api.embed import WidgetScript, demo_page
 from api.limits import Limits, WidgetCORS, security_headers
 from api.live import LiveHub, RedisBus
 from api.schemas import ERRORS, Health
 from tier0.config import Settings, get_settings
 from tier0.errors import RateLimited, Tier0Error
 from tier0.privacy import install_log_masking
+from tier0.vocab import Language
 
 log = logging.getLogger("tier0.http")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -145,6 +147,20 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
         return FileResponse(STATIC / "analytics.html")
 
     # -- the website widget's files: /widget.js, /demo (#23 H1) ----------------------------------------------------
+    script = WidgetScript()
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_script(request: Request, v: Optional[str] = Query(None, max_length=64)) -> Response:
+        """The website widget (api.embed): pinned with ?v=<hash> (cached a year), else cached five minutes."""
+        status, body, headers = script.response(v, request.headers.get("if-none-match"),
+                                                request.headers.get("accept-encoding", ""))
+        return Response(body, status_code=status, headers=headers)
+
+    @app.get("/demo", include_in_schema=False)
+    def demo(lang: Language = Query(Language.EN, description="the page's language: en or fr")) -> HTMLResponse:
+        """A fictional shop page embedding the widget with one script tag."""
+        return HTMLResponse(demo_page(lang.value, script.version))
+
 
     # every API route documents the refusals it may answer (api.schemas.ERRORS), checked by schemathesis
     app.include_router(widget.router, responses=ERRORS)

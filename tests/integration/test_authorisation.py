@@ -135,6 +135,8 @@ POST   /api/editor/from-ticket/{reference}                      401  401  401  4
 GET    /api/analytics/summary                                   401  401  401  403  403  403  ok   ok   401
 GET    /api/analytics/daily                                     401  401  401  403  403  403  ok   ok   401
 GET    /api/analytics/{figure}.csv                              401  401  401  403  403  403  ok   ok   401
+GET    /widget.js                                               ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /demo                                                    ok   ok   ok   ok   ok   ok   ok   ok   ok
 """
 
 
