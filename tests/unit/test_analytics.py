@@ -183,7 +183,11 @@ def test_periods_are_checked():
                                    ("2026-03-02", "yesterday", "UTC", "to: 'yesterday' is not a date"),
                                    ("2026-03-05", "2026-03-01", "UTC", "ends (2026-03-01) before it starts"),
                                    ("2025-03-04", "2026-03-05", "UTC", "367 days; at most 366"),
-                                   (None, None, "Mars/Olympus", "'Mars/Olympus' is not a time zone")]:
+                                   (None, None, "Mars/Olympus", "'Mars/Olympus' is not a time zone"),
+                                   (None, None, "America", "'America' is not a time zone"),  # a folder
+                                   (None, None, "../../etc/passwd", "is not a time zone"),
+                                   ("0001-01-01", None, "Europe/Paris", "not between 1970-01-01 and 2999-12-31"),
+                                   (None, "9999-12-31", "UTC", "not between 1970-01-01 and 2999-12-31")]:
         with pytest.raises(InvalidInput, match=words.replace("(", r"\(").replace(")", r"\)")):
             parse_period(first, last, tz, NOW)
 
@@ -266,6 +270,8 @@ def test_every_figure_as_csv(api, rep):
     ("from=2025-01-01&to=2026-03-04", "at most 366"),
     ("from=2026-03-04&to=2026-03-01", "before it starts"),
     ("tz=Nowhere/Land", "is not a time zone"),
+    ("tz=Europe", "is not a time zone"),
+    ("to=9999-12-31", "not between"),
 ])
 def test_bad_periods_are_a_422_with_a_message(api, query, words):
     for url in (f"/api/analytics/summary?{query}", f"/api/analytics/daily?{query}", f"/api/analytics/sla.csv?{query}"):
