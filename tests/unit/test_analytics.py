@@ -283,3 +283,28 @@ def test_unknown_figures_and_languages_are_refused(api):
     assert api.get("/api/analytics/nothing.csv", headers=api.lead).status_code == 422
     assert api.get("/api/analytics/summary?lang=de", headers=api.lead).status_code == 422
     assert api.get("/api/analytics/summary?from=" + "9" * 11, headers=api.lead).status_code == 422
+
+
+def test_the_sla_schedulers_escalations_count_as_the_systems(tmp_path):
+    """No first response in 10 min: the scheduler raises the priority; none in 60: it escalates (functional). The
+    escalation is the system's, both L1 targets are breached, and the L2 stint starts where the scheduler put it."""
+    from analytics.figures import report
+    from analytics.period import parse_period
+    from tests.unit.analytics_history import t
+
+    h = History.on_file(tmp_path)
+    cid = h.conversation(t(2, 9), "en")
+    h.say(cid, "customer", t(2, 9), "a person please")
+    ref = h.hand_off(cid, t(2, 9), "customer_request", "en")
+    for minute in (11, 61):
+        h.clock.set(t(2, 9, minute) if minute < 60 else t(2, 10, minute - 60))
+        assert h.desk.run_sla(), minute
+    assert [e["kind"] for e in h.desk.events(ref)][-2:] == ["sla_breached", "escalated"]
+    now = t(2, 10, 5)
+    r = report(h.db, h.config, parse_period("2026-03-02", "2026-03-02", "Europe/Paris", now), now)
+    assert r["agents"] == [{"agent": "system", "functional": 1, "hierarchical": 0, "escalations": 1}]
+    assert r["escalations"] == [{"from_level": 1, "to_level": 2, "path": "functional", "escalations": 1}]
+    l1, l2 = r["sla"][0], r["sla"][1]
+    assert (l1["level"], l1["first_response_breaches"], l1["resolution_breaches"], l1["responded"]) == ("1", 1, 1, 0)
+    assert (l2["level"], l2["stints"], l2["first_response_breaches"], l2["resolution_breaches"]) == ("2", 1, 0, 0)
+    h.db.dispose()
