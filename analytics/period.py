@@ -7,12 +7,21 @@ default, TIER0_ANALYTICS_TIMEZONE), so a conversation at 23:30 UTC on a winter e
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import FrozenSet, List, Optional, Tuple
+from zoneinfo import ZoneInfo, available_timezones
 
 from tier0.errors import InvalidInput
 from tier0.vocab import DEFAULT_ANALYTICS_DAYS, MAX_ANALYTICS_DAYS
+
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)  # the dates a report may name
+
+
+@functools.lru_cache(maxsize=1)
+def time_zones() -> FrozenSet[str]:
+    """The IANA names ZoneInfo knows (a folder such as ``America`` or a path is not one)."""
+    return frozenset(available_timezones())
 
 
 @dataclass(frozen=True)
@@ -53,9 +62,12 @@ class Period:
 
 def _date(value: str, what: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(f"{what}: {value!r} is not a date like 2026-01-31") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"{what}: {value!r} is not between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def parse_period(first: Optional[str], last: Optional[str], timezone: str, now: dt.datetime) -> Period:
@@ -63,10 +75,9 @@ def parse_period(first: Optional[str], last: Optional[str], timezone: str, now: 
     :data:`~tier0.vocab.DEFAULT_ANALYTICS_DAYS` days up to today (in ``timezone``, ``now`` being naive UTC).
     InvalidInput (422) for a date that is not one, an unknown time zone, a period that ends before it starts or is
     longer than :data:`~tier0.vocab.MAX_ANALYTICS_DAYS` days."""
-    try:
-        tz = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"tz: {timezone!r} is not a time zone such as 'Europe/Paris'") from None
+    if timezone not in time_zones():
+        raise InvalidInput(f"tz: {timezone!r} is not a time zone such as 'Europe/Paris'")
+    tz = ZoneInfo(timezone)
     today = now.replace(tzinfo=dt.timezone.utc).astimezone(tz).date()
     end = _date(last, "to") if last else None
     start = _date(first, "from") if first else None

@@ -165,12 +165,10 @@ class Settings(BaseSettings):
 
     @validator("analytics_timezone")
     def _analytics_timezone(cls, v: str) -> str:  # noqa: N805
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from zoneinfo import available_timezones
 
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{v!r} is not a time zone such as 'Europe/Paris'") from None
+        if v not in available_timezones():
+            raise ValueError(f"{v!r} is not a time zone such as 'Europe/Paris'")
         return v
 
     # import, export, HTML (F)

@@ -13,7 +13,7 @@
       nodata: "Nothing in this period.",
       t_conversations: "Conversations", t_answered: "Answered by the bot", t_confirmed: "Resolved by the bot (confirmed)",
       t_assumed: "Resolved by the bot (assumed)", t_pending: "not known yet: {n}", t_handoff: "Hand-off rate",
-      t_tickets: "Tickets", t_escalations: "Escalations", t_esc_split: "{f} functional · {h} hierarchical",
+      t_handed_sub: "{n} conversations handed off", t_tickets: "Tickets", t_escalations: "Escalations", t_esc_split: "{f} functional · {h} hierarchical",
       t_reopened: "Reopened", t_frt: "First response (median)", t_res: "Resolution (median)",
       t_breaches: "{n} SLA breaches", t_helpful: "Helpful (yes / answered yes or no)", t_csat: "Satisfaction (CSAT)",
       t_csat_sub: "{n} answers · {s} gave 4-5", min: "{n} min",
@@ -31,7 +31,7 @@
       nodata: "Rien sur cette période.",
       t_conversations: "Conversations", t_answered: "Réponses du bot", t_confirmed: "Résolues par le bot (confirmé)",
       t_assumed: "Résolues par le bot (supposé)", t_pending: "pas encore connu : {n}", t_handoff: "Taux de transfert",
-      t_tickets: "Tickets", t_escalations: "Escalades", t_esc_split: "{f} fonctionnelles · {h} hiérarchiques",
+      t_handed_sub: "{n} conversations transférées", t_tickets: "Tickets", t_escalations: "Escalades", t_esc_split: "{f} fonctionnelles · {h} hiérarchiques",
       t_reopened: "Réouverts", t_frt: "Première réponse (médiane)", t_res: "Résolution (médiane)",
       t_breaches: "{n} dépassements de SLA", t_helpful: "Utile (oui / oui ou non)", t_csat: "Satisfaction (CSAT)",
       t_csat_sub: "{n} réponses · {s} ont donné 4-5", min: "{n} min",
@@ -72,11 +72,12 @@
   }
   const W = 560, H = 220, M = { l: 40, r: 12, t: 12, b: 46 };
 
-  function frame(figure, label, maxY) {
+  // the axis: 4 steps up to a round top (whole numbers for counts; `fixed`: a scale's own top, e.g. 5 for CSAT)
+  function frame(figure, label, maxY, fixed) {
     const root = svg("svg", { class: "plot", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label,
                               "data-figure": figure });
     root.append(svg("title", {}, label));
-    const top = niceMax(maxY);
+    const top = fixed || niceMax(maxY);
     for (let i = 0; i <= 4; i++) {
       const v = top * i / 4, y = yOf(v, top);
       root.append(svg("line", { class: "grid", x1: M.l, x2: W - M.r, y1: y, y2: y }));
@@ -84,7 +85,12 @@
     }
     return { root, top };
   }
-  const niceMax = m => { if (!(m > 0)) return 1; const p = Math.pow(10, Math.floor(Math.log10(m))); return Math.ceil(m / p * 1.0001) * p; };
+  const niceMax = m => {
+    if (!(m > 0)) return 4;
+    const step = Math.max(1, Math.ceil(m / 4));
+    const p = Math.pow(10, Math.floor(Math.log10(step)));
+    return [1, 2, 2.5, 5, 10].map(k => Math.max(1, Math.ceil(k * p))).find(s => s >= step) * 4;
+  };
   const fmtTick = v => (Math.round(v * 100) / 100).toString();
   const yOf = (v, top) => H - M.b - (H - M.t - M.b) * (v / top);
 
@@ -97,9 +103,9 @@
   }
 
   // lines: one series per key over labelled points (the days)
-  function lines(figure, label, labels, series) {
+  function lines(figure, label, labels, series, fixed) {
     const max = Math.max(0, ...series.flatMap(s => s.values.filter(v => v !== null)));
-    const { root, top } = frame(figure, label, max);
+    const { root, top } = frame(figure, label, max, fixed);
     const step = labels.length > 1 ? (W - M.l - M.r) / (labels.length - 1) : 0;
     const xOf = i => M.l + (labels.length > 1 ? i * step : (W - M.l - M.r) / 2);
     const every = Math.max(1, Math.ceil(labels.length / 8));
@@ -156,7 +162,7 @@
       tile("t_answered", num(t.answered), null, "answered"),
       tile("t_confirmed", num(t.resolved_confirmed), null, "resolved_confirmed"),
       tile("t_assumed", num(t.resolved_assumed), tr("t_pending", { n: t.resolution_pending }), "resolved_assumed"),
-      tile("t_handoff", pct(t.handoff_rate), num(t.handed_off), "handoff_rate"),
+      tile("t_handoff", pct(t.handoff_rate), tr("t_handed_sub", { n: t.handed_off }), "handoff_rate"),
       tile("t_tickets", num(t.tickets), null, "tickets"),
       tile("t_escalations", num(t.escalations), tr("t_esc_split", { f: t.functional_escalations, h: t.hierarchical_escalations }), "escalations"),
       tile("t_reopened", num(t.reopened), null, "reopened"),
@@ -182,7 +188,7 @@
       el("button", { type: "button", class: "csv", "data-csv": figure, onclick: () => downloadCsv(figure) }, tr("csv")));
     if (!rows.length) return el("section", { class: "figure", "data-table": figure }, head, el("p", { class: "muted" }, tr("nodata")));
     const cols = columns || Object.keys(rows[0]);
-    return el("section", { class: "figure", "data-table": figure }, head,
+    return el("section", { class: "figure" + (figure === "daily" ? " wide" : ""), "data-table": figure }, head,
       el("div", { class: "scroll" }, el("table", {},
         el("thead", {}, el("tr", {}, cols.map(c => el("th", { scope: "col" }, c.replace(/_/g, " "))))),
         el("tbody", {}, rows.map(r => el("tr", {}, cols.map(c => el("td", {}, num(r[c])))))))));
@@ -205,7 +211,7 @@
         { key: "functional", label: tr("s_functional"), cls: "s1", values: rep.agents.map(r => r.functional) },
         { key: "hierarchical", label: tr("s_hierarchical"), cls: "s4", values: rep.agents.map(r => r.hierarchical) }])),
       el("figure", {}, el("figcaption", {}, tr("p_csat")), lines("csat", tr("p_csat"), days, [
-        { key: "csat_mean", label: tr("t_csat"), cls: "s2", values: rep.daily.map(d => d.csat_mean) }])));
+        { key: "csat_mean", label: tr("t_csat"), cls: "s2", values: rep.daily.map(d => d.csat_mean) }], 5)));
   }
 
   function controls() {

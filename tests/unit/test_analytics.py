@@ -183,7 +183,11 @@ def test_periods_are_checked():
                                    ("2026-03-02", "yesterday", "UTC", "to: 'yesterday' is not a date"),
                                    ("2026-03-05", "2026-03-01", "UTC", "ends (2026-03-01) before it starts"),
                                    ("2025-03-04", "2026-03-05", "UTC", "367 days; at most 366"),
-                                   (None, None, "Mars/Olympus", "'Mars/Olympus' is not a time zone")]:
+                                   (None, None, "Mars/Olympus", "'Mars/Olympus' is not a time zone"),
+                                   (None, None, "America", "'America' is not a time zone"),  # a folder
+                                   (None, None, "../../etc/passwd", "is not a time zone"),
+                                   ("0001-01-01", None, "Europe/Paris", "not between 1970-01-01 and 2999-12-31"),
+                                   (None, "9999-12-31", "UTC", "not between 1970-01-01 and 2999-12-31")]:
         with pytest.raises(InvalidInput, match=words.replace("(", r"\(").replace(")", r"\)")):
             parse_period(first, last, tz, NOW)
 
@@ -266,6 +270,8 @@ def test_every_figure_as_csv(api, rep):
     ("from=2025-01-01&to=2026-03-04", "at most 366"),
     ("from=2026-03-04&to=2026-03-01", "before it starts"),
     ("tz=Nowhere/Land", "is not a time zone"),
+    ("tz=Europe", "is not a time zone"),
+    ("to=9999-12-31", "not between"),
 ])
 def test_bad_periods_are_a_422_with_a_message(api, query, words):
     for url in (f"/api/analytics/summary?{query}", f"/api/analytics/daily?{query}", f"/api/analytics/sla.csv?{query}"):
@@ -277,3 +283,28 @@ def test_unknown_figures_and_languages_are_refused(api):
     assert api.get("/api/analytics/nothing.csv", headers=api.lead).status_code == 422
     assert api.get("/api/analytics/summary?lang=de", headers=api.lead).status_code == 422
     assert api.get("/api/analytics/summary?from=" + "9" * 11, headers=api.lead).status_code == 422
+
+
+def test_the_sla_schedulers_escalations_count_as_the_systems(tmp_path):
+    """No first response in 10 min: the scheduler raises the priority; none in 60: it escalates (functional). The
+    escalation is the system's, both L1 targets are breached, and the L2 stint starts where the scheduler put it."""
+    from analytics.figures import report
+    from analytics.period import parse_period
+    from tests.unit.analytics_history import t
+
+    h = History.on_file(tmp_path)
+    cid = h.conversation(t(2, 9), "en")
+    h.say(cid, "customer", t(2, 9), "a person please")
+    ref = h.hand_off(cid, t(2, 9), "customer_request", "en")
+    for minute in (11, 61):
+        h.clock.set(t(2, 9, minute) if minute < 60 else t(2, 10, minute - 60))
+        assert h.desk.run_sla(), minute
+    assert [e["kind"] for e in h.desk.events(ref)][-2:] == ["sla_breached", "escalated"]
+    now = t(2, 10, 5)
+    r = report(h.db, h.config, parse_period("2026-03-02", "2026-03-02", "Europe/Paris", now), now)
+    assert r["agents"] == [{"agent": "system", "functional": 1, "hierarchical": 0, "escalations": 1}]
+    assert r["escalations"] == [{"from_level": 1, "to_level": 2, "path": "functional", "escalations": 1}]
+    l1, l2 = r["sla"][0], r["sla"][1]
+    assert (l1["level"], l1["first_response_breaches"], l1["resolution_breaches"], l1["responded"]) == ("1", 1, 1, 0)
+    assert (l2["level"], l2["stints"], l2["first_response_breaches"], l2["resolution_breaches"]) == ("2", 1, 0, 0)
+    h.db.dispose()
