@@ -9,7 +9,9 @@ Once across workers (whoever holds the database lease ``tier0.background``):
 
 In every worker:
     the KB watcher          every 0.5 s a cheap look at the KB's revision; on a change made by any worker or the
-                            CLI, this worker's search index re-syncs (only changed articles are embedded)
+                            CLI, this worker's search index updates the changed articles only and adapts its
+                            calibration (Services.refresh_index -> KbFollower.changed); a full refit follows
+                            TIER0_REFIT_DELAY seconds after the last change
     calibration refresh     every TIER0_CALIBRATION_INTERVAL seconds: refit if new labelled answers arrived
 
 A worker that dies stops renewing the lease; another takes the jobs over within the lease's time to live.
@@ -47,6 +49,9 @@ class Background:
         self._tasks: List[asyncio.Task] = []
 
     def start(self) -> None:
+        follow = getattr(self.engine.services, "follow", None)
+        if follow is not None:
+            follow.start()  # KB changes refit the calibration in the background, coalesced (#22 BC)
         self._tasks.append(asyncio.create_task(self._kb_watcher(), name="tier0-kb-watcher"))
         if self.scheduler or self.webhooks is not None:
             self._tasks.append(asyncio.create_task(self._once_across_workers(), name="tier0-leased-jobs"))
@@ -57,6 +62,9 @@ class Background:
                            "calibration.refresh_failed"), name="tier0-calibration"))
 
     async def stop(self) -> None:
+        follow = getattr(self.engine.services, "follow", None)
+        if follow is not None:
+            follow.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

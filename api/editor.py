@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Editor, Engine
 from api.schemas import (
@@ -15,12 +16,16 @@ from api.schemas import (
     ArticleFields,
     ArticleList,
     ArticleNote,
+    ConvertHtmlIn,
+    ConvertHtmlOut,
+    ImportReportOut,
     NewArticle,
     PreviewBody,
     PreviewOut,
     RollbackBody,
     TranslationLink,
 )
+from knowledge_base import transfer
 from knowledge_base.markdown import ArticleData
 from knowledge_base.render import render_markdown
 from knowledge_base.service import KnowledgeBase
@@ -187,9 +192,98 @@ def preview(body: PreviewBody, editor: Editor) -> Any:
 
 
 # -- try it, calibration health, refit (#22 C) --------------------------------------------------------------------
+from typing import Any, Optional  # noqa: E402  (this part's imports stay in its section)
+
+from api.deps import Editor, Engine  # noqa: E402
+from api.schemas import CalibrateIn, CalibrateOut, HealthOut, TryIn, TryOut  # noqa: E402
+
+
+@router.post("/try", response_model=TryOut)
+def try_it(body: TryIn, engine: Engine, _editor: Editor) -> Any:
+    """What the bot would do with a customer's question, with a draft (``article``, its fields as in the editor)
+    published beside the live articles: the decision, the candidates with their confidence, the draft's rank.
+    Nothing is stored, the live index and calibration are not changed."""
+    from bot.tryit import try_question
+
+    draft = None
+    if body.article is not None:
+        draft = body.article.dict()
+        draft["lang"] = str(body.article.lang)
+    return try_question(engine.services, body.question, str(body.language) if body.language else None, draft)
+
+
+@router.get("/health", response_model=HealthOut)
+def calibration_health(engine: Engine, _editor: Editor) -> Any:
+    """What the calibration knows about the KB: near-duplicate articles, phrasings that find another article
+    (confusions), articles none of their own phrasings finds (unreached), each with the articles' ids."""
+    from bot.tryit import health
+
+    return health(engine.services)
+
+
+@router.post("/calibrate", response_model=CalibrateOut, response_model_exclude_none=True)
+def calibrate(engine: Engine, _editor: Editor, body: Optional[CalibrateIn] = None) -> Any:
+    """Refit the calibration now, with the customers' and agents' feedback gathered; returns the precision-coverage
+    curves before and after (measured on the same questions). It takes as long as a fit (a minute or two on the
+    sample KB). ``dry_run``: no fit, the current curve and whether a refit is due. 409 while another refit runs."""
+    from bot.tryit import recalibrate
+
+    return recalibrate(engine.services, dry_run=bool(body and body.dry_run))
+
 
 
 # -- article feedback, content gaps, ticket to article (#22 D) ----------------------------------------------------
 
 
 # -- import, export, rendering (#22 F) ----------------------------------------------------------------------------
+_ZIP = {"schema": {"type": "string", "format": "binary"}}
+_IMPORT_BODY = {"required": True, "content": {
+    "application/zip": _ZIP,
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
+    "application/json": {"schema": {"type": "object", "required": ["files"], "properties": {"files": {
+        "type": "array", "items": {"type": "object", "required": ["name", "content"], "properties": {
+            "name": {"type": "string", "description": "path inside the KB: en/an-article.md, fr/page.html"},
+            "content": {"type": "string", "description": "the file's text"}}}}}}},
+}}
+
+
+@router.get("/export", response_class=Response,
+            responses={200: {"content": {"application/zip": _ZIP},
+                             "description": "a zip of Markdown articles with front matter, <lang>/<id>.md"}})
+def export_kb(editor: Editor, engine: Engine,
+              status: Optional[ArticleStatus] = Query(None, description="only articles of this status (default: all)")
+              ) -> Response:
+    """The knowledge base as a zip of Markdown files (one folder per language), re-importable as it is."""
+    data, count = transfer.export_zip(engine.services.kb, status.value if status else None)
+    name = f"tier0-kb-{status.value}.zip" if status else "tier0-kb.zip"
+    return Response(data, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+        "X-Tier0-Articles": str(count)})
+
+
+@router.post("/import", response_model=ImportReportOut, openapi_extra={"requestBody": _IMPORT_BODY})
+async def import_kb(request: Request, editor: Editor, engine: Engine,
+                    dry_run: bool = Query(False, description="only say what the import would do")) -> ImportReportOut:
+    """Import a zip of Markdown (.md) and HTML (.html) articles — the body itself, or the one file of a multipart
+    form, or JSON files — all or nothing: with any file in error nothing is written (422 naming them); the dry run
+    reports created / updated / unchanged / errors (file:line) and writes nothing."""
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    kb = engine.services.kb
+    limits = transfer.ImportLimits.from_settings(engine.services.settings)
+
+    def work() -> transfer.ImportPlan:
+        entries, ignored = transfer.read_upload(body, content_type, limits)
+        plan = transfer.plan_import(kb, entries, ignored)
+        return plan if dry_run else transfer.apply_import(kb, plan)
+
+    plan = await run_in_threadpool(work)
+    return ImportReportOut(dry_run=dry_run, **plan.as_dict())
+
+
+@router.post("/convert-html", response_model=ConvertHtmlOut)
+def convert_html(body: ConvertHtmlIn, editor: Editor) -> ConvertHtmlOut:
+    """HTML (a page or a fragment) to Markdown for an article's body: sanitised first, links and images kept,
+    scripts and styles dropped."""
+    return ConvertHtmlOut(markdown=transfer.html_to_markdown(body.html), title=transfer.html_title(body.html))

@@ -4,6 +4,7 @@
     messages per conversation and per IP     POST /api/conversations/{id}/messages   a rate
     event streams per conversation and IP    GET  /api/conversations/{id}/stream     a cap on streams open at once
     sign-in                                  POST /api/desk/login                    :class:`LoginThrottle`
+    public searches per IP                   GET  /api/search                        a rate
 
 Over a limit: 429 ``{"error": "rate_limited", "detail": ...}`` with ``Retry-After`` in seconds
 (:class:`tier0.errors.RateLimited`). Each applies as a dependency of its route, before the route runs. The counters
@@ -54,6 +55,7 @@ RATES = {
     "messages-per-ip": "messages from your address",
     "login-failures-per-ip": "failed sign-ins from your address",
     "login-failures-per-account": "failed sign-ins of this account",
+    "search-per-ip": "searches from your address",
 }
 
 
@@ -102,6 +104,7 @@ class Limits:
             "messages-per-ip": _rates(settings.limit_messages_per_ip),
             "login-failures-per-ip": _rates(settings.limit_login_failures_per_ip),
             "login-failures-per-account": _rates(settings.limit_login_failures_per_account),
+            "search-per-ip": _rates(settings.limit_search_per_ip),
         }
         self.login = LoginThrottle(self)
 
@@ -268,10 +271,15 @@ async def _login(request: Request) -> AsyncIterator[None]:
         await run_in_threadpool(release)
 
 
+def _search(request: Request) -> None:
+    _limits(request).hit("search-per-ip", client_key(request))
+
+
 CONVERSATION_START = [Depends(_conversation_start)]
 MESSAGE = [Depends(_message)]
 STREAM = [Depends(_stream)]
 LOGIN = [Depends(_login)]
+SEARCH = [Depends(_search)]
 
 
 # -- headers ------------------------------------------------------------------------------------------------------
@@ -320,7 +328,7 @@ class WidgetCORS:
     def __init__(self, app: ASGIApp, origins: str):
         self.app = app
         self.cors = CORSMiddleware(app, allow_origins=parse_origins(origins), allow_methods=["GET", "POST"],
-                                   allow_headers=["authorization", "content-type", "last-event-id"],
+                                   allow_headers=["authorization", "content-type", "last-event-id", "idempotency-key"],
                                    expose_headers=["Retry-After"], max_age=600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

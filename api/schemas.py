@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
-from pydantic import BaseModel, Field, constr, root_validator
+from pydantic import BaseModel, Field, conint, constr, root_validator
 
 from tier0.vocab import (
     MAX_ARTICLE_BODY_CHARS,
@@ -20,8 +20,10 @@ from tier0.vocab import (
     MAX_ARTICLE_TITLE_CHARS,
     MAX_EMAIL_ADDRESS_CHARS,
     MAX_EMAIL_CHARS,
+    MAX_HTML_CHARS,
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
+    MAX_SURVEY_COMMENT_CHARS,
     MAX_VERSION_NOTE_CHARS,
     EscalationKind,
     Language,
@@ -82,6 +84,7 @@ class PublicSource(BaseModel):
     title: str
     lang: Optional[str] = None
     url: Optional[str] = None
+    version: Optional[int] = Field(None, description="the version of the article the answer was taken from")
 
 
 class BotMessageOut(BaseModel):
@@ -89,6 +92,7 @@ class BotMessageOut(BaseModel):
     text: str
     buttons: List[Dict[str, str]] = []
     sources: List[PublicSource] = []
+    html: Optional[str] = Field(None, description="a message citing an article: its text as sanitised HTML (W1)")
 
 
 class Outcome(BaseModel):
@@ -96,6 +100,7 @@ class Outcome(BaseModel):
 
     type: str = Field(..., description="answer | clarify | handoff | other")
     article_id: Optional[str] = Field(None, description="answer: the article cited")
+    version: Optional[int] = Field(None, description="answer: the version of the article cited")
     confidence: Optional[float] = Field(None, description="answer, clarify: how sure the bot was")
     options: Optional[List[str]] = Field(None, description="clarify: the articles suggested")
     chosen: Optional[bool] = Field(None, description="answer: the customer picked it among suggestions")
@@ -112,6 +117,8 @@ class PublicTicket(BaseModel):
     position: Optional[int] = Field(None, description="place in the queue, when handed off")
     expected_wait_minutes: Optional[int] = None
     agent: Optional[str] = Field(None, description="the display name of the person on it")
+    offline: Optional[bool] = Field(None, description="nobody can take it now (W1): offer POST …/contact")
+    opens_at: Optional[str] = Field(None, description="offline because the team is closed: when it opens (UTC)")
 
 
 class TurnOut(BaseModel):
@@ -146,6 +153,7 @@ class CustomerMessage(BaseModel):
     text: str
     data: PublicMessageData
     created_at: str
+    html: Optional[str] = Field(None, description="a message citing an article: its text as sanitised HTML (W1)")
 
 
 class Transcript(BaseModel):
@@ -163,6 +171,7 @@ class ArticleOut(BaseModel):
     category: Optional[str]
     tags: List[str]
     body: str
+    html: Optional[str] = Field(None, description="the body as sanitised HTML (W1)")
 
 
 # -- the desk --------------------------------------------------------------------------------------------------------
@@ -508,6 +517,126 @@ class PreviewOut(BaseModel):
 
 
 # -- try it, calibration health, refit curves (#22 C) -----------------------------------------------------------------
+from tier0.vocab import (  # noqa: E402  (here, in this part's section)
+    TRYIT_MAX_BODY_CHARS,
+    TRYIT_MAX_ID_CHARS,
+    TRYIT_MAX_QUESTIONS,
+    TRYIT_MAX_TAGS,
+    TRYIT_MAX_TITLE_CHARS,
+    TryDecision,
+)
+
+if TYPE_CHECKING:
+    TryTitle = str
+    TryBody = str
+    TryLine = str
+    TryId = str
+else:
+    TryTitle = constr(strict=True, min_length=1, max_length=TRYIT_MAX_TITLE_CHARS)
+    TryBody = constr(strict=True, max_length=TRYIT_MAX_BODY_CHARS)
+    TryLine = constr(strict=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+    TryId = constr(strict=True, regex=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=TRYIT_MAX_ID_CHARS)
+
+
+class TryArticle(BaseModel):
+    """A draft's fields, tried as if the article were published (nothing is stored)."""
+
+    id: Optional[TryId] = Field(None, description="the article it is a draft of (its live version is set aside)")
+    title: TryTitle
+    body: TryBody = ""
+    lang: Language
+    questions: List[TryLine] = Field([], max_items=TRYIT_MAX_QUESTIONS, description="alternate questions")
+    tags: List[TryLine] = Field([], max_items=TRYIT_MAX_TAGS)
+    category: Optional[TryLine] = None
+
+
+class TryIn(BaseModel):
+    question: MessageText = Field(..., description="a customer's question")  # type: ignore[valid-type]
+    language: Optional[Language] = Field(None, description="the question's language (detected when absent)")
+    article: Optional[TryArticle] = Field(None, description="a draft to try beside the published articles")
+
+
+class TryCandidate(BaseModel):
+    article_id: str
+    title: str
+    lang: str
+    confidence: float = Field(..., description="the calibrated probability that it answers the question")
+    version: Optional[int] = Field(None, description="the live version (none for the draft)")
+    draft: bool = Field(False, description="the draft tried, not a published article")
+    handoff: Optional[str] = Field(None, description="a hand-off topic: the queue it goes to")
+
+
+class TryOut(BaseModel):
+    decision: TryDecision = Field(..., description="answer | suggest | clarify | handoff")
+    language: str
+    confidence: float
+    threshold: float = Field(..., description="the confidence needed to answer in this language")
+    article: Optional[TryCandidate] = Field(None, description="answer: the article; handoff: the topic, if any")
+    options: List[TryCandidate] = Field([], description="suggest, clarify: the articles offered")
+    candidates: List[TryCandidate] = Field([], description="the best articles found, best first")
+    draft_rank: Optional[int] = Field(None, description="the draft's place among the candidates (1 = first)")
+    reason: Optional[str] = Field(None, description="handoff: why")
+    queue: Optional[str] = None
+
+
+class HealthArticle(BaseModel):
+    id: str
+    title: Optional[str] = Field(None, description="none when the article is no longer published")
+
+
+class HealthDuplicate(BaseModel):
+    articles: List[HealthArticle]
+    similarity: float
+    part: str = Field(..., description="title or answer: what is alike")
+
+
+class HealthConfusion(BaseModel):
+    question: str = Field(..., description="a phrasing of the article (title or alternate question)")
+    article: HealthArticle = Field(..., description="the article it belongs to")
+    found: HealthArticle = Field(..., description="the article the bot finds for it instead")
+    confidence: float
+
+
+class HealthOut(BaseModel):
+    calibrated: bool
+    up_to_date: bool = Field(..., description="fitted on the articles published now (else a refit is due)")
+    refit_running: bool
+    thresholds: Dict[str, float] = {}
+    target: Optional[float] = None
+    stats: Dict[str, Any] = Field({}, description="queries, feedback, loo_r_at_1 ...")
+    duplicates: List[HealthDuplicate] = []
+    duplicates_total: int = 0
+    confusions: List[HealthConfusion] = []
+    unreached: List[HealthArticle] = []
+    unreached_total: int = 0
+
+
+class CurvePoint(BaseModel):
+    threshold: float
+    coverage: float = Field(..., description="share of the questions the KB covers that are answered")
+    precision: float = Field(..., description="share of the answers that are right")
+
+
+class CalibrationSide(BaseModel):
+    thresholds: Dict[str, float]
+    curve: List[CurvePoint]
+    coverage_at_target: Optional[float] = Field(None, description="coverage where precision >= 1 - target")
+
+
+class CalibrateIn(BaseModel):
+    dry_run: bool = Field(False, description="no fit: what a refit would start from (the current curve, staleness)")
+
+
+class CalibrateOut(BaseModel):
+    target: float
+    seconds: float
+    refitted: bool = Field(..., description="a new calibration was fitted and is in use")
+    stale: Optional[bool] = Field(None, description="dry run: the KB changed or labelled answers arrived since the fit")
+    feedback: Optional[int] = Field(None, description="dry run: labelled answers a refit would learn from")
+    new_feedback: Optional[int] = Field(None, description="dry run: of them, arrived since the last fit")
+    before: Optional[CalibrationSide] = Field(None, description="the calibration replaced (none: there was none)")
+    after: Optional[CalibrationSide] = Field(None, description="none: the KB is too small to calibrate")
+
 
 
 # -- article feedback, content gaps, ticket to article (#22 D) --------------------------------------------------------
@@ -517,9 +646,92 @@ class PreviewOut(BaseModel):
 
 
 # -- import, export, rendering (#22 F) --------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    HtmlText = str
+else:
+    HtmlText = constr(strict=True, max_length=MAX_HTML_CHARS)
+
+
+class ImportProblemOut(BaseModel):
+    file: str = Field(..., description="the file's path inside the archive")
+    line: Optional[int] = Field(None, description="1-based line of the problem, when known")
+    message: str
+
+
+class ImportReportOut(BaseModel):
+    """What an import would do (dry run) or did: article ids per outcome; files with errors (nothing is applied
+    while there is one); files that are not articles (ignored)."""
+
+    dry_run: bool
+    applied: bool
+    created: List[str]
+    updated: List[str]
+    unchanged: List[str]
+    ignored: List[str]
+    errors: List[ImportProblemOut]
+
+
+class ConvertHtmlIn(BaseModel):
+    html: HtmlText = Field(..., description=f"an HTML page or fragment, at most {MAX_HTML_CHARS} characters")
+
+
+class ConvertHtmlOut(BaseModel):
+    markdown: str = Field(..., description="the sanitised HTML as Markdown (links and images kept)")
+    title: Optional[str] = Field(None, description="the page's <title>, else its first <h1>")
 
 
 # -- the website widget (#23 H1) --------------------------------------------------------------------------------------
+class SearchHit(BaseModel):
+    """A published article suggested while the customer types."""
+
+    id: str
+    title: str
+    lang: str
+    snippet: str = Field(..., description="the start of its text, plain, at most SNIPPET_CHARS characters")
+    url: str = Field(..., description="its full text: GET /api/articles/{id}")
+
+
+class SearchResults(BaseModel):
+    query: str
+    results: List[SearchHit]
+
+
+class TokenRenewed(BaseModel):
+    conversation_id: str
+    token: str = Field(..., description="the new customer token; the old one no longer works")
+
+
+class ConversationEnded(BaseModel):
+    conversation_id: str
+    ended_at: str
+    messages: List[BotMessageOut] = Field(..., description="the bot's goodbye (empty when it had ended already)")
+
+
+class SurveyIn(BaseModel):
+    rating: conint(strict=True, ge=1, le=5) = Field(  # type: ignore[valid-type]
+        ..., description="1 (bad) to 5 (very good); a thumbs-down is 1, a thumbs-up 5")
+    comment: Optional[constr(strict=True, max_length=MAX_SURVEY_COMMENT_CHARS)] = None  # type: ignore[valid-type]
+
+
+class SurveyOut(BaseModel):
+    conversation_id: str
+    rating: int
+    resolved_by: str = Field(..., description="agent when a ticket of the conversation was resolved, else bot")
+    replaced: bool = Field(..., description="an earlier answer of this conversation was replaced")
+
+
+class ContactIn(BaseModel):
+    email: constr(strict=True, min_length=3, max_length=MAX_EMAIL_ADDRESS_CHARS)  # type: ignore[valid-type]
+
+
+class ContactOut(BaseModel):
+    ticket: str = Field(..., description="the request's reference")
+    email: str
+    promise: str = Field(..., description="when they will hear back, in the conversation's language")
+    message_id: int = Field(..., description="the confirmation, added to the transcript")
+    open_now: bool = Field(..., description="the team works now (else opens_at says when it does)")
+    opens_at: Optional[str] = Field(None, description="UTC time the team's queue opens next, when closed")
+
 
 
 # The refusals every API route may answer, documented in the OpenAPI schema (api.app includes the routers with them),

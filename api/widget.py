@@ -7,10 +7,11 @@ start a new conversation). The event stream, which a browser opens without heade
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, Dict, Optional
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -20,22 +21,31 @@ from api.live import sse
 from api.schemas import (
     ArticleOut,
     BotMessageOut,
+    ContactIn,
+    ContactOut,
+    ConversationEnded,
     ConversationStarted,
     CustomerMessage,
     Outcome,
     PublicMessageData,
     PublicTicket,
+    SearchResults,
     SendMessage,
     StartConversation,
     StreamTicketOut,
+    SurveyIn,
+    SurveyOut,
+    TokenRenewed,
     Transcript,
     TurnOut,
 )
+from bot import widget as service
+from knowledge_base.render import render_markdown
 from tier0 import identity
 from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
 from tier0.errors import Forbidden, InvalidInput, NotFound
 from tier0.stream_tickets import CONVERSATION
-from tier0.vocab import ArticleStatus, Channel
+from tier0.vocab import MAX_IDEMPOTENCY_KEY_CHARS, MAX_SEARCH_CHARS, ArticleStatus, Channel, Language
 
 router = APIRouter(prefix="/api", tags=["widget"])
 PUBLIC_DATA = ("buttons", "sources", "outcome", "agent", "notice")
@@ -49,8 +59,12 @@ def public_data(data: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def public_message(m: Dict[str, Any]) -> Dict[str, Any]:
-    """A transcript message as its customer reads it (the transcript and the event stream)."""
-    return CustomerMessage.parse_obj({**m, "data": public_data(m.get("data") or {})}).dict(exclude_unset=True)
+    """A transcript message as its customer reads it (the transcript and the event stream); a message citing an
+    article carries its text as sanitised HTML too."""
+    data = m.get("data") or {}
+    html = service.message_html(m.get("text") or "", data.get("sources"))
+    out = {**m, "data": public_data(data), **({"html": html} if html is not None else {})}
+    return CustomerMessage.parse_obj(out).dict(exclude_unset=True)
 
 
 def public_ticket(ticket: Optional[Dict[str, Any]], agents: Any = None) -> Optional[Dict[str, Any]]:
@@ -61,6 +75,10 @@ def public_ticket(ticket: Optional[Dict[str, Any]], agents: Any = None) -> Optio
     for key in ("team", "position", "expected_wait_minutes"):
         if ticket.get(key) is not None:
             out[key] = ticket[key]
+    if ticket.get("availability") == "offline":  # nobody can take it now: the widget offers POST …/contact (W1)
+        out["offline"] = True
+        if ticket.get("opens_at"):
+            out["opens_at"] = ticket["opens_at"]
     assignee = ticket.get("assignee")
     if assignee and agents is not None:
         name = agents.display_name(assignee)
@@ -74,10 +92,16 @@ def public_turn(turn: Dict[str, Any], agents: Any = None) -> Dict[str, Any]:
     return {
         "conversation_id": turn["conversation_id"],
         "language": turn["language"],
-        "messages": [BotMessageOut.parse_obj(m).dict(exclude_unset=True) for m in turn["messages"]],
+        "messages": [bot_message(m) for m in turn["messages"]],
         "outcome": Outcome.parse_obj(turn["outcome"]).dict(exclude_unset=True),
         "ticket": public_ticket(turn["ticket"], agents),
     }
+
+
+def bot_message(m: Dict[str, Any]) -> Dict[str, Any]:
+    """A bot message of a turn as the customer's page receives it; citing an article, with its safe HTML."""
+    html = service.message_html(m.get("text") or "", m.get("sources"))
+    return BotMessageOut.parse_obj({**m, **({"html": html} if html is not None else {})}).dict(exclude_unset=True)
 
 
 @router.post("/conversations", response_model=ConversationStarted, status_code=201,
@@ -94,13 +118,52 @@ def start_conversation(engine: Engine, body: Optional[StartConversation] = None)
 
 @router.post("/conversations/{conversation_id}/messages", response_model=TurnOut, response_model_exclude_unset=True,
              dependencies=limits.MESSAGE)
-async def send_message(conversation_id: str, body: SendMessage, engine: Engine, token: CustomerToken) -> Any:
+async def send_message(
+    conversation_id: str,
+    body: SendMessage,
+    engine: Engine,
+    token: CustomerToken,
+    idempotency_key: Optional[str] = Header(
+        None, alias="Idempotency-Key", min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+        description="a key of the sender's choosing, new for each message: the same key again returns the first "
+                    "result (no second turn), even from another worker; another message with it is a 422"),
+) -> Any:
     """Send the customer's message; returns the bot's reply, the outcome and the ticket if one was created.
 
-    The turn runs on the engine's turn threads: a slow turn never holds up other chats, streams or the desk."""
-    await run_in_threadpool(engine.services.conversations.authorize, conversation_id, token)
-    result = await engine.turn(conversation_id, body.text)
-    return await run_in_threadpool(public_turn, result.as_dict(), engine.services.agents)
+    The turn runs on the engine's turn threads: a slow turn never holds up other chats, streams or the desk.
+    A conversation the customer ended takes no new turn (409)."""
+    services = engine.services
+    await run_in_threadpool(services.conversations.authorize, conversation_id, token)
+    await run_in_threadpool(service.refuse_if_ended, services.db, conversation_id)
+    if idempotency_key is None:
+        result = await engine.turn(conversation_id, body.text)
+        return await run_in_threadpool(public_turn, result.as_dict(), services.agents)
+    keys = idempotency(engine)
+    fingerprint = service.body_hash(body.text)
+    kept = await run_in_threadpool(keys.claim, conversation_id, idempotency_key, fingerprint)
+    if kept is not None:  # the same message again: the first result, no second turn
+        turn = await run_in_threadpool(service.replayed, services.db, conversation_id, kept)
+        return {**turn, "messages": [bot_message(m) for m in turn["messages"]]}
+    key = idempotency_key
+
+    async def run() -> Dict[str, Any]:
+        try:
+            result = await engine.turn(conversation_id, body.text)
+            out = await run_in_threadpool(public_turn, result.as_dict(), services.agents)
+        except Exception:
+            await run_in_threadpool(keys.release, conversation_id, key)  # failed: a retry may run it
+            raise
+        await run_in_threadpool(keys.complete, conversation_id, key, service.remembered(out))
+        return out
+
+    # shielded: a client gone mid-turn (the widget offline) does not leave the key pending; its retry gets the result
+    return await asyncio.shield(asyncio.ensure_future(run()))
+
+
+def idempotency(engine: Any) -> service.Idempotency:
+    s = engine.services.settings
+    return service.Idempotency(engine.services.db, keep_hours=s.idempotency_keep_hours, wait_s=s.idempotency_wait_s,
+                               stale_s=s.idempotency_stale_s, now=engine.services.clock.now)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=Transcript,
@@ -194,4 +257,61 @@ def read_article(article_id: str, engine: Engine) -> ArticleOut:
     art = engine.services.kb.get(article_id)
     if art.status != ArticleStatus.PUBLISHED:
         raise NotFound(f"article {article_id} not found")
-    return ArticleOut(id=art.id, title=art.title, lang=art.lang, category=art.category, tags=art.tags, body=art.body)
+    return ArticleOut(id=art.id, title=art.title, lang=art.lang, category=art.category, tags=art.tags, body=art.body,
+                      html=render_markdown(art.body))
+
+
+# -- the website widget's backend (#23 W1) -----------------------------------------------------------------------
+@router.get("/search", response_model=SearchResults, dependencies=limits.SEARCH)
+def search_articles(
+    engine: Engine,
+    q: str = Query(..., min_length=1, max_length=MAX_SEARCH_CHARS, description="what the customer is typing"),
+    lang: Optional[Language] = Query(None, description="only articles in this language"),
+) -> Any:
+    """Suggestions while the customer types (no sign-in; its own rate per IP, TIER0_LIMIT_SEARCH_PER_IP): the best
+    published articles for ``q`` (2 to 200 characters once stripped), each with a snippet and its full text's URL."""
+    query = service.search_query(q)
+    hits = service.search(engine.services.index, engine.services.kb, query, str(lang) if lang else None)
+    return {"query": query, "results": hits}
+
+
+@router.post("/conversations/{conversation_id}/token", response_model=TokenRenewed)
+def renew_token(conversation_id: str, engine: Engine, token: CustomerToken) -> Any:
+    """A new token for the conversation (a widget kept open renews its token before it expires); the old token
+    stops working at once. Keep the new one where the old one was (the widget: localStorage)."""
+    services = engine.services
+    services.conversations.authorize(conversation_id, token)
+    new = service.renew_token(services.db, conversation_id, token or "", services.settings.customer_token_hours,
+                              now=services.clock.now)
+    return {"conversation_id": conversation_id, "token": new}
+
+
+@router.post("/conversations/{conversation_id}/end", response_model=ConversationEnded,
+             response_model_exclude_unset=True)
+def end_conversation(conversation_id: str, engine: Engine, token: CustomerToken) -> Any:
+    """The customer closes the conversation: the bot says goodbye and takes no new message (409). The transcript,
+    the survey and the contact address stay available. Ending it again changes nothing."""
+    services = engine.services
+    services.conversations.authorize(conversation_id, token)
+    out = service.end(services.db, services.conversations, conversation_id, now=services.clock.now)
+    return {**out, "messages": [bot_message(m) for m in out["messages"]]}
+
+
+@router.post("/conversations/{conversation_id}/survey", response_model=SurveyOut)
+def answer_survey(conversation_id: str, body: SurveyIn, engine: Engine, token: CustomerToken) -> Any:
+    """The satisfaction survey: a rating from 1 to 5 and an optional comment. It rates the person if a ticket of
+    the conversation was resolved, else the bot; 409 while there is nothing to rate (no answer, no resolved
+    ticket). One answer a conversation: answering again replaces the first answer."""
+    services = engine.services
+    services.conversations.authorize(conversation_id, token)
+    return service.survey(services.db, conversation_id, body.rating, body.comment, now=services.clock.now)
+
+
+@router.post("/conversations/{conversation_id}/contact", response_model=ContactOut, response_model_exclude_unset=True)
+def leave_contact(conversation_id: str, body: ContactIn, engine: Engine, token: CustomerToken) -> Any:
+    """Nobody online to take the request: the customer leaves an e-mail address (stored on the conversation's open
+    ticket) and learns when they will hear back (the queue's next opening when the team is closed). 409 when no
+    request of this conversation waits for a person; 422 for an address that is not one."""
+    services = engine.services
+    services.conversations.authorize(conversation_id, token)
+    return service.contact(services.handoff, services.conversations, conversation_id, body.email)

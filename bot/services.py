@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional
@@ -52,6 +53,11 @@ class Services:
     webhook_endpoints: "List[WebhookEndpoint]"
     # re-sync the index and refit the calibration if the KB or the feedback changed (cheap when neither did)
     refresh_calibration: Callable[[], Any]
+    # instant publish (#22 BC): the index follows KB changes article by article, a full refit follows later
+    follow: Optional["KbFollower"] = None
+    # refit the calibration now, with the feedback gathered: (the calibration before, the one after); Conflict while
+    # another refit runs (the editor's refit button, #22 BC)
+    recalibrate: Optional[Callable[[], Any]] = None
 
     def kb_revision(self) -> tuple:
         """Changes whenever the KB does, whoever changed it (see :meth:`KnowledgeBase.revision`)."""
@@ -59,10 +65,18 @@ class Services:
 
     def refresh_index(self) -> bool:
         """Bring this worker's search index and calibration to the KB's published articles, if they differ (a
-        change made by another worker or the CLI); True when something was re-synced."""
-        if self.kb.fingerprint() == self.index.hashes:
+        change made by another worker or the CLI); True when something was updated. Only the articles that differ
+        are re-embedded (:meth:`KbFollower.changed`); the calibration is adapted, and refitted in the background
+        later."""
+        wanted = self.kb.fingerprint()
+        held = self.index.hashes
+        if wanted == held:
             return False
-        self.refresh_calibration()
+        ids = {a for a in set(wanted) | set(held) if wanted.get(a) != held.get(a)}
+        if self.follow is None:
+            self.refresh_calibration()
+        else:
+            self.follow.changed(sorted(ids))
         return True
 
 
@@ -131,7 +145,34 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
 
     with every_core(settings.torch_threads):  # the first start embeds the whole KB; nothing is served yet
         sync_index()
-    kb.on_change(sync_index)
+    follow = KbFollower(kb, index, sync_index, refit_lock, settings.refit_delay)
+
+    def recalibrate() -> tuple:
+        from bot.feedback import read
+        from retrieval.calibration import fit, save
+        from tier0.errors import Conflict
+
+        if not refit_lock.acquire(blocking=False):
+            raise Conflict("the calibration is being refitted already: try again in a minute")
+        try:
+            with _machine_lock(settings.index_dir):
+                index.sync(kb.published(), kb.fingerprint())
+                feedback, traffic = read(db, per_conversation=settings.feedback_per_conversation,
+                                         questions_per_conversation=settings.feedback_questions_per_conversation)
+                before = index.calibrator
+                with every_core(settings.torch_threads):
+                    cal = fit(index, target=settings.target_wrong_rate, feedback=feedback,
+                              out_of_kb_share=settings.out_of_kb_share,
+                              traffic=traffic if settings.learn_out_of_kb_share else (),
+                              learn_share=settings.learn_out_of_kb_share, extra_models=extra_models,
+                              relax=settings.feedback_relax, keep=settings.feedback_keep, previous=before)
+                if cal is not None:
+                    save(cal, calibration_path)
+                    index.calibrator = cal
+                return before, cal
+        finally:
+            refit_lock.release()
+    kb.on_change(follow.changed)
     agents = AgentDirectory(db, desk_config.queues_of, clock, session_hours=settings.session_hours,
                             session_max_hours=settings.session_max_hours)
     agents.ensure_admin(settings.home / "initial-admin-password")
@@ -139,7 +180,126 @@ def build_services(settings: Settings, import_sample: bool = True, embedder=None
     policy = DecisionPolicy(answer_threshold=settings.answer_threshold, clarify_margin=settings.clarify_margin)
     turns = TurnService(kb, index, conversations, desk, policy)
     return Services(settings, db, conversations, kb, index, desk, turns, agents, clock, desk_config, webhook_endpoints,
-                    sync_index)
+                    sync_index, follow, recalibrate)
+
+
+class KbFollower:
+    """Instant publish: the search index follows KB changes article by article (``SearchIndex.update``: only the
+    changed articles are embedded), the calibration is adapted to them at once (``retrieval.calibration.adapt``),
+    and a full refit (``refit``: re-sync and ``load_or_fit``) follows ``delay`` seconds after the last change, in a
+    background thread, coalesced: a burst of publishes gives one refit. ``delay`` < 0: no refit after changes (the
+    periodic check, ``tier0 calibrate`` or the editor's refit button do it). Refits are scheduled only between
+    :meth:`start` and :meth:`stop` (the server's background jobs, api.background): a one-shot command such as
+    ``tier0 kb import`` updates the index and leaves the refit to the workers or ``tier0 calibrate``."""
+
+    def __init__(self, kb: "KnowledgeBase", index: "SearchIndex", refit: Callable[[], Any],
+                 refit_lock: threading.Lock, delay: float):
+        self.kb = kb
+        self.index = index
+        self.refit = refit
+        self.refit_lock = refit_lock
+        self.delay = delay
+        self.refits = 0  # background refits run (tests and the bench read it)
+        self._cond = threading.Condition()
+        self._due: Optional[float] = None
+        self._since_fit: set = set()  # articles changed since the running refit started (re-adapted after it)
+        self._thread: Optional[threading.Thread] = None
+        self._follow_lock = threading.Lock()  # one update at a time (on_change runs on request threads)
+        self._enabled = False
+
+    def start(self) -> None:
+        """Refit in the background after changes (the serving process)."""
+        with self._cond:
+            self._enabled = True
+
+    def stop(self) -> None:
+        """No more background refits; a pending one is dropped (one already running finishes)."""
+        with self._cond:
+            self._enabled = False
+            self._due = None
+            self._cond.notify_all()
+
+    def changed(self, ids: List[str]) -> None:
+        """``KnowledgeBase.on_change`` listener (and the KB watcher's, for changes made elsewhere)."""
+        from retrieval.calibration.adapt import adapted, phrasing_means
+        from tier0.errors import NotFound
+        from tier0.vocab import ArticleStatus
+
+        if not ids:
+            return
+        with self._follow_lock:
+            # what the bot may answer from is the KB's fingerprint (live published content): an article in it is
+            # (re)indexed with that content, one not in it is removed
+            wanted = self.kb.fingerprint()
+            live: List[Any] = []
+            gone_ids: List[str] = []
+            unsure: List[str] = []
+            for a in dict.fromkeys(ids):
+                if a not in wanted:
+                    gone_ids.append(a)
+                    continue
+                try:
+                    data = self.kb.get(a)
+                except NotFound:
+                    gone_ids.append(a)
+                    continue
+                if data.status == ArticleStatus.PUBLISHED and data.content_hash() == wanted[a]:
+                    live.append(data)
+                else:  # get() gave other content than the live one (a draft beside it): read the live one
+                    unsure.append(a)
+            if unsure:
+                live += [d for d in self.kb.published() if d.id in set(unsure)]
+            cal = self.index.calibrator
+            extra = cal.classifier.extra if cal is not None and cal.classifier is not None else None
+            previous = phrasing_means(self.index, ids, extra) if extra is not None else None
+            done = self.index.update(live, gone_ids)
+            if done["updated"] or done["removed"]:
+                self.index.calibrator = adapted(self.index.calibrator, self.index, list(ids), previous)
+                with self._cond:
+                    self._since_fit.update(ids)
+                self.schedule()
+
+    def schedule(self, delay: Optional[float] = None) -> None:
+        delay = self.delay if delay is None else delay
+        if delay < 0:
+            return
+        with self._cond:
+            if not self._enabled:
+                return
+            due = time.monotonic() + delay
+            self._due = due if self._due is None else max(self._due, due)  # coalesced: wait for the last change
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="tier0-refit", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    @property
+    def pending(self) -> bool:
+        with self._cond:
+            return self._due is not None
+
+    def _run(self) -> None:
+        from retrieval.calibration.adapt import adapted
+
+        while True:
+            with self._cond:
+                while self._due is not None and time.monotonic() < self._due:
+                    self._cond.wait(timeout=max(0.01, self._due - time.monotonic()))
+                if self._due is None:
+                    self._thread = None
+                    return
+                self._due = None
+                self._since_fit.clear()
+            try:
+                self.refit()
+                self.refits += 1
+            except Exception:  # noqa: BLE001 - the adapted calibration stays; the error is logged
+                log.exception("calibration.background_refit_failed")
+            with self._cond:
+                late, self._since_fit = set(self._since_fit), set()
+            if late:  # published while the refit ran: the fitted calibration has not seen them
+                with self._follow_lock:
+                    self.index.calibrator = adapted(self.index.calibrator, self.index, sorted(late))
 
 
 @contextlib.contextmanager

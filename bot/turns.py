@@ -209,9 +209,11 @@ class TurnService:
                 chosen: bool = False) -> BotReply:
         lang = ctx.language
         art = self.kb.get(source["article_id"])
-        source = {**source, "url": f"/api/articles/{art.id}"}
+        # the citation names the version the customer reads (the KB's, which the index follows on every change)
+        source = {**source, "url": f"/api/articles/{art.id}", "version": art.version}
         text = f"{say('answer_intro', lang)}\n\n**{art.title}**\n\n{excerpt(art.body)}"
-        outcome: Dict[str, Any] = {"type": "answer", "article_id": art.id, "confidence": round(confidence, 4)}
+        outcome: Dict[str, Any] = {"type": "answer", "article_id": art.id, "confidence": round(confidence, 4),
+                                   "version": art.version}
         if chosen:
             outcome["chosen"] = True  # picked by the customer among suggestions, not decided by the bot
         return BotReply([BotMessage(text, sources=[source]), BotMessage(say("answer_followup", lang))], outcome,

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-from tier0.vocab import Role  # light: the words of the domain, no model
+from tier0.vocab import ArticleStatus, Role  # light: the words of the domain, no model
 
 
 def _settings(args):
@@ -129,6 +129,7 @@ def cmd_calibrate(args) -> int:
 
     settings = _settings(args)
     settings.feedback_refit_min_interval = 0.0  # asked by the operator: new feedback refits now, not in an hour
+    previous = _saved_calibration(settings.calibration_file)  # to print before / after (#22 BC)
     if args.force:  # no saved calibration: the start-up below fits a new one
         settings.calibration_file.unlink(missing_ok=True)
     services = build_services(settings, import_sample=False)  # loads the calibration, refitting if it is stale
@@ -159,7 +160,8 @@ def cmd_calibrate(args) -> int:
               f"{cal.stats.get('classifier_oof_with_extra', 0):.3f} with"
         used = "reads" if cal.classifier.extra else "does not read"
         print(f"article classifier: {used} {', '.join(cal.extra_offered)} ({oof}; TIER0_CLASSIFIER_EXTRA_MODELS)")
-    print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items()))
+    print("stats: " + ", ".join(f"{k}={v}" for k, v in cal.stats.items() if k not in ("curve", "curve_before")))
+    _print_before_after(previous, cal)
     by_lang = cal.stats.get("queries_by_language", {})
     for lang in cal.prior_langs:
         where = "any other language" if lang == "*" else lang
@@ -194,6 +196,59 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def _saved_calibration(path: Path):
+    from retrieval.calibration import Calibrator
+
+    try:
+        return Calibrator.from_json(path.read_text()) if path.exists() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _print_before_after(previous, cal) -> None:
+    """Before / after a refit: the thresholds, and the coverage at the target precision on each fit's own
+    calibration questions (retrieval.calibration.curves)."""
+    from retrieval.calibration.curves import coverage_at
+
+    def line(c) -> str:
+        thresholds = ", ".join(f"{k}={v:.3f}" for k, v in sorted(c.thresholds.items()))
+        cov = coverage_at(c.stats.get("curve") or [], 1.0 - c.target)
+        at = f"{cov:.1%}" if cov is not None else "n/a (fitted by an older tier0)"
+        return f"thresholds {thresholds}; answers {at} of the covered questions at {1 - c.target:.0%} precision"
+
+    if previous is None:
+        print(f"after: {line(cal)} (no calibration before)")
+    elif previous.to_json() == cal.to_json():
+        print("before = after: the saved calibration is current (--force refits it)")
+    else:
+        print(f"before: {line(previous)}")
+        print(f"after:  {line(cal)}")
+
+
+def cmd_kb_reindex(args) -> int:
+    """Rebuild the search index from scratch, with a progress bar; the calibration is refitted at the next start,
+    by `tier0 calibrate` or by a running worker's next refit (#22 BC)."""
+    from tqdm import tqdm
+
+    import knowledge_base.models  # noqa: F401  (tables)
+    from knowledge_base.service import KnowledgeBase
+    from retrieval.embedder import every_core, load_embedders
+    from retrieval.search import SearchIndex
+    from tier0.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.db_url)
+    db.migrate()
+    kb = KnowledgeBase(db)
+    articles, hashes = kb.published(), kb.fingerprint()
+    index = SearchIndex(load_embedders(settings.embedding_model, threads=settings.torch_threads), settings.index_dir)
+    with every_core(settings.torch_threads), tqdm(total=len(articles), unit="article", desc="reindex") as bar:
+        units = index.rebuild(articles, hashes, progress=bar.update)
+    print(f"reindexed {len(articles)} published articles ({units} units) with {', '.join(index.model_names)} "
+          f"in {settings.index_dir}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from bot.rasa_runtime import trained_model
 
@@ -203,12 +258,25 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _kb_only(settings):
+    """The KB on the settings' database, without the search index or any model (export, dry runs)."""
+    from knowledge_base.service import KnowledgeBase
+    from tier0.db import Database
+
+    db = Database(settings.db_url)
+    db.migrate()
+    return KnowledgeBase(db)
+
+
 def cmd_kb_import(args) -> int:
     from bot.services import build_services
 
     settings = _settings(args)
+    path = Path(args.dir)
+    if path.is_file() or args.dry_run:  # a zip: all or nothing (knowledge_base.transfer); any dry run: no writes
+        return _kb_import_checked(args, settings, path)
     services = build_services(settings, import_sample=False)
-    report = services.kb.import_folder(Path(args.dir))
+    report = services.kb.import_folder(path)
     for err in report.errors:
         print(f"error: {err}", file=sys.stderr)
     print(f"imported {args.dir}: {report.summary()}; {len(services.index)} articles searchable")
@@ -228,6 +296,48 @@ def cmd_kb_status(args) -> int:
     action = {"publish": kb.publish, "archive": kb.archive, "unarchive": kb.unarchive}[args.kb_command]
     art = action(args.id, author=None, note=args.note)
     print(f"{art.id}: {art.status}, version {art.version}")
+    return 0
+
+
+def _kb_import_checked(args, settings, path: Path) -> int:
+    """`tier0 kb import FILE.zip` (all or nothing) and `--dry-run` of a zip or a folder."""
+    from knowledge_base import transfer
+    from tier0.errors import InvalidInput
+
+    limits = transfer.ImportLimits.from_settings(settings)
+    if path.is_dir():
+        entries, ignored = transfer.read_folder(path, limits)
+    elif path.is_file():
+        entries, ignored = transfer.read_zip(path.read_bytes(), limits)
+    else:
+        raise InvalidInput(f"{path}: no such folder or .zip file")
+    plan = transfer.plan_import(_kb_only(settings), entries, ignored)
+    for problem in plan.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    if args.dry_run or not plan.ok:
+        print(f"{'dry run' if args.dry_run else 'nothing imported'}: {plan.summary()}")
+        return 0 if plan.ok else 1
+    from bot.services import build_services
+
+    services = build_services(settings, import_sample=False)  # the search index follows the import
+    transfer.apply_import(services.kb, plan)
+    print(f"imported {path}: {plan.summary()}; {len(services.index)} articles searchable")
+    return 0
+
+
+def cmd_kb_export(args) -> int:
+    from knowledge_base import transfer
+
+    settings = _settings(args)
+    kb = _kb_only(settings)
+    target = Path(args.target)
+    if target.suffix.lower() == ".zip":
+        data, count = transfer.export_zip(kb, args.status)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    else:
+        count = transfer.export_folder(kb, target, args.status)
+    print(f"exported {count} articles to {target}")
     return 0
 
 
@@ -438,8 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="knowledge base")
     kbs = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
-    imp = kbs.add_parser("import", help="import a folder of Markdown articles (idempotent)")
-    imp.add_argument("dir")
+    imp = kbs.add_parser("import", help="import a folder of Markdown articles (idempotent), or a .zip of Markdown "
+                         "and HTML articles (all or nothing)")
+    imp.add_argument("dir", help="a folder or a .zip file")
+    imp.add_argument("--dry-run", action="store_true", help="say what would be created, updated, unchanged and "
+                     "which files have errors; write nothing")
     imp.set_defaults(func=cmd_kb_import)
     for verb, text in (("publish", "publish an article's draft (the bot answers from it)"),
                        ("archive", "archive an article (the bot no longer answers from it)"),
@@ -448,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
         kv.add_argument("id", help="the article's id")
         kv.add_argument("--note", help="kept with the new version")
         kv.set_defaults(func=cmd_kb_status)
+    exp = kbs.add_parser("export", help="write the articles as Markdown files, one folder per language")
+    exp.add_argument("target", help="a folder, or a file name ending in .zip")
+    exp.add_argument("--status", choices=ArticleStatus.values(), help="only articles of this status (default: all)")
+    exp.set_defaults(func=cmd_kb_export)
+    rei = kbs.add_parser("reindex", help="rebuild the search index from scratch (progress bar)")
+    rei.set_defaults(func=cmd_kb_reindex)
 
     d = sub.add_parser("desk", help="the desk configuration (queues, escalation matrix, SLAs)")
     ds = d.add_subparsers(dest="desk_command", metavar="DESK_COMMAND")

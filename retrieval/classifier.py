@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,6 +53,10 @@ class ArticleClassifier:
     # Models read besides the search's (their query vectors are appended to the search models' ones, in this order):
     # ``retrieval.calibration.classifier_inputs`` adds one only where it helps the classifier on the KB's phrasings.
     extra: List[str] = field(default_factory=list)
+    # How a class's row follows from the mean of its phrasings' vectors, fitted across the classes after the fit
+    # (:meth:`fit_prototype`): ``row ~ offset + scale * mean``, intercept the classes' mean. It gives an article
+    # published after the fit a row of its own at once (:meth:`adapted`), until the next refit learns a real one.
+    proto: Optional[Tuple[np.ndarray, float, float]] = None  # (offset, scale, intercept)
 
     @classmethod
     def fit(cls, x: np.ndarray, labels: Sequence[str], c: float = C) -> Optional["ArticleClassifier"]:
@@ -76,14 +80,71 @@ class ArticleClassifier:
     def proba(self, x: np.ndarray) -> Dict[str, float]:
         return dict(zip(self.classes, self.proba_matrix(x)[0].tolist()))
 
+    def fit_prototype(self, x: np.ndarray, labels: Sequence[str]) -> None:
+        """Learn :attr:`proto` from the phrasings the classifier was fitted on (``x``, one row each, ``labels``):
+        the least-squares ``scale`` and ``offset`` of ``row_k = offset + scale * mean_k`` over the classes k (the
+        softmax ignores a vector added to every row, so the offset absorbs it)."""
+        means = class_means(x, labels)
+        if not all(k in means for k in self.classes):
+            return
+        m = np.vstack([means[k] for k in self.classes])
+        m_bar, w_bar = m.mean(axis=0), self.coef.mean(axis=0)
+        dm = m - m_bar
+        scale = float(np.sum((self.coef - w_bar) * dm) / max(float(np.sum(dm * dm)), 1e-12))
+        self.proto = (w_bar - scale * m_bar, scale, float(self.intercept.mean()))
+
+    def adapted(self, means: Dict[str, Optional[np.ndarray]],
+                previous: Optional[Dict[str, np.ndarray]] = None) -> "ArticleClassifier":
+        """A copy that follows a KB change without a refit. ``means``: article -> the mean of its phrasings' vectors
+        now (None: the article is gone, its class is dropped); ``previous``: the means the classifier knew for them.
+        A known article whose phrasings changed moves its row by ``scale`` times the change of its mean; a new one
+        gets the prototype row (:attr:`proto`; without one it stays unknown until the next refit)."""
+        classes = list(self.classes)
+        coef = self.coef.copy()
+        intercept = self.intercept.copy()
+        keep = [i for i, k in enumerate(classes) if not (k in means and means[k] is None)]
+        classes = [classes[i] for i in keep]
+        coef, intercept = coef[keep], intercept[keep]
+        rows: List[np.ndarray] = []
+        biases: List[float] = []
+        for k, mean in sorted(means.items()):
+            if mean is None or self.proto is None or mean.shape != (coef.shape[1],):
+                continue
+            offset, scale, bias = self.proto
+            if k in classes:
+                if previous is not None and k in previous:
+                    coef[classes.index(k)] += scale * (mean - previous[k])
+                continue
+            classes.append(k)
+            rows.append(offset + scale * mean)
+            biases.append(bias)
+        if rows:
+            coef = np.vstack([coef] + rows)
+            intercept = np.concatenate([intercept, np.asarray(biases)])
+        return ArticleClassifier(classes, coef, intercept, list(self.extra), self.proto)
+
     def to_dict(self) -> dict:
-        return {"classes": self.classes, "coef": self.coef.round(6).tolist(),
-                "intercept": self.intercept.round(6).tolist(), "extra": self.extra}
+        d = {"classes": self.classes, "coef": self.coef.round(6).tolist(),
+             "intercept": self.intercept.round(6).tolist(), "extra": self.extra}
+        if self.proto is not None:
+            d["proto"] = {"offset": self.proto[0].round(6).tolist(), "scale": round(self.proto[1], 8),
+                          "intercept": round(self.proto[2], 6)}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ArticleClassifier":
+        p = d.get("proto")
+        proto = (np.asarray(p["offset"], dtype="float64"), float(p["scale"]), float(p["intercept"])) if p else None
         return cls(list(d["classes"]), np.asarray(d["coef"], dtype="float64"),
-                   np.asarray(d["intercept"], dtype="float64"), list(d.get("extra", [])))
+                   np.asarray(d["intercept"], dtype="float64"), list(d.get("extra", [])), proto)
+
+
+def class_means(x: np.ndarray, labels: Sequence[str]) -> Dict[str, np.ndarray]:
+    """label -> the mean of its rows of ``x``."""
+    groups: Dict[str, List[int]] = {}
+    for i, k in enumerate(labels):
+        groups.setdefault(k, []).append(i)
+    return {k: np.asarray(x[rows], dtype="float64").mean(axis=0) for k, rows in groups.items()}
 
 
 def usable(n_phrasings: int, n_articles: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 from scipy import sparse
@@ -44,11 +44,14 @@ def terms(text: str) -> List[str]:
 
 
 class LexicalIndex:
-    """BM25 (k1, b) over a list of unit texts; rebuilt whole when the units change (cheap: sparse matrices)."""
+    """BM25 (k1, b) over a list of unit texts; rebuilt whole when the units change (cheap: sparse matrices). Each
+    unit's terms are remembered by unit id, so a rebuild after an incremental update tokenises only the new units."""
 
     def __init__(self, k1: float = 1.2, b: float = 0.75):
         self.k1 = k1
         self.b = b
+        self._terms: Dict[int, List[str]] = {}  # unit id -> its terms (units ids are never reused)
+        self._avg_len = 1.0
         self.vocab: Dict[str, int] = {}
         self.unit_ids = np.zeros(0, dtype="int64")
         self._tf = sparse.csc_matrix((0, 0))
@@ -63,10 +66,14 @@ class LexicalIndex:
         vals: List[float] = []
         lengths: List[int] = []
         vocab: Dict[str, int] = {}
+        cache: Dict[int, List[str]] = {}
         for row, (uid, text) in enumerate(units):
             ids.append(uid)
             counts: Dict[int, int] = {}
-            toks = terms(text)
+            toks = self._terms.get(uid)
+            if toks is None:
+                toks = terms(text)
+            cache[uid] = toks
             for t in toks:
                 j = vocab.setdefault(t, len(vocab))
                 counts[j] = counts.get(j, 0) + 1
@@ -76,6 +83,7 @@ class LexicalIndex:
                 cols.append(j)
                 vals.append(float(c))
         n = len(ids)
+        self._terms = cache  # the units gone are forgotten
         self.vocab = vocab
         self.unit_ids = np.asarray(ids, dtype="int64")
         tf = sparse.csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)), dtype="float64")
@@ -84,6 +92,7 @@ class LexicalIndex:
         self._max_idf = math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0
         lens = np.asarray(lengths, dtype="float64")
         avg = lens.mean() if n else 1.0
+        self._avg_len = float(max(avg, 1e-9))
         self._len_norm = self.k1 * (1 - self.b + self.b * lens / max(avg, 1e-9))
         self._tf = tf.tocsc()
 
@@ -114,3 +123,31 @@ class LexicalIndex:
             covered[rows] += self._idf[j] * qtf
         hit = np.nonzero(bm25)[0]
         return self.unit_ids[hit], bm25[hit], covered[hit] / max(total_idf, 1e-9)
+
+    def score_texts(self, query: str, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """``(bm25, coverage)`` of texts that are NOT in the index (a draft's units, for try-it), scored with the
+        index's statistics (IDF, mean length) as if they had been added to it; a query term the index does not know
+        weighs like the rarest term, as in :meth:`search`."""
+        q = terms(query)
+        n = len(texts)
+        if not q or n == 0:
+            return np.zeros(n), np.zeros(n)
+        qcount = Counter(q)
+
+        def idf(t: str) -> float:
+            j = self.vocab.get(t)
+            return float(self._idf[j]) if j is not None else self._max_idf
+
+        total_idf = sum(idf(t) * c for t, c in qcount.items())
+        bm25 = np.zeros(n)
+        covered = np.zeros(n)
+        for i, text in enumerate(texts):
+            toks = terms(text)
+            tf_of = Counter(toks)
+            norm = self.k1 * (1 - self.b + self.b * len(toks) / self._avg_len)
+            for t, qtf in qcount.items():
+                tf = tf_of.get(t, 0)
+                if tf:
+                    bm25[i] += idf(t) * tf * (self.k1 + 1) / (tf + norm)
+                    covered[i] += idf(t) * qtf
+        return bm25, covered / max(total_idf, 1e-9)

@@ -43,6 +43,7 @@ class ArticleMeta:
     lang: str
     category: Optional[str] = None
     handoff: Optional[str] = None
+    version: Optional[int] = None  # the KB version indexed (cited with the answer); None in an index of older tier0
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Candidate:
     handoff: Optional[str] = None
     features: Dict[str, float] = field(default_factory=dict)
     probability: Optional[float] = None
+    version: Optional[int] = None  # the article's version the index holds
 
     def as_dict(self) -> dict:
         d = {
@@ -82,6 +84,8 @@ class Candidate:
         }
         if self.probability is not None:
             d["probability"] = round(self.probability, 4)
+        if self.version is not None:
+            d["version"] = self.version
         return d
 
 
@@ -127,6 +131,25 @@ class Query:
     vectors: List[np.ndarray]
 
 
+@dataclass
+class Overlay:
+    """Articles searched *beside* the index without being added to it (try-it: a draft answers as if published).
+
+    Built by :meth:`SearchIndex.overlay`; the index's own copy of an overlaid article is hidden from the search."""
+
+    meta: Dict[str, ArticleMeta]
+    units: Dict[int, Unit]  # negative ids, never the index's
+    vectors: List[np.ndarray]  # one matrix per model, rows in ``units`` order
+
+    @property
+    def article_ids(self) -> List[str]:
+        return sorted(self.meta)
+
+
+def _meta_of(a) -> ArticleMeta:
+    return ArticleMeta(a.id, a.title, a.lang, a.category, a.handoff, getattr(a, "version", None))
+
+
 class SearchIndex:
     """The KB's units, on disk under ``directory``, kept in step with the published articles."""
 
@@ -142,6 +165,8 @@ class SearchIndex:
         self._meta: Dict[str, ArticleMeta] = {}
         self._next_id = 1
         self._version = 0  # bumps on every change; calibration is tied to it
+        # what keeping in step cost: full syncs, incremental updates, units embedded (tests and the bench read it)
+        self.stats: Dict[str, int] = {"syncs": 0, "updates": 0, "embedded_units": 0}
         self.calibrator: Optional[Any] = None  # retrieval.calibration.Calibrator, set by whoever fits or loads one
         self._load()
 
@@ -205,37 +230,107 @@ class SearchIndex:
         """Make the index hold exactly ``articles`` (published ones), re-embedding only what changed.
 
         ``hashes`` maps article id -> content hash; ``articles`` yields objects with id, title, lang,
-        category, handoff, questions and body.
+        category, handoff, questions and body (and version).
         """
         with self._lock:
             stale = {a for a, h in self._hashes.items() if hashes.get(a) != h}
             wanted = [a for a in articles if self._hashes.get(a.id) != hashes.get(a.id)]
             if not stale and not wanted:
                 return {"added": 0, "removed": 0}
-            drop = [uid for uid, u in self._units.items() if u.article_id in stale]
-            for d in self._dense:
-                d.remove(drop)
-            for uid in drop:
-                del self._units[uid]
-            for a in stale:
-                self._hashes.pop(a, None)
-                self._meta.pop(a, None)
-            new_units: List[Unit] = []
-            for a in wanted:
-                new_units.extend(article_units(a))
-                self._meta[a.id] = ArticleMeta(a.id, a.title, a.lang, a.category, a.handoff)
-                self._hashes[a.id] = hashes[a.id]
-            if new_units:
-                ids = list(range(self._next_id, self._next_id + len(new_units)))
-                self._next_id += len(new_units)
-                texts = [u.text for u in new_units]
-                for e, d in zip(self.embedders, self._dense):
-                    d.add(ids, e.encode_documents(texts))
-                self._units.update(zip(ids, new_units))
-            self._rebuild_lexical()
-            self._save()
+            self.stats["syncs"] += 1
+            self._replace(stale, wanted, {a.id: hashes[a.id] for a in wanted}, self._embed(wanted))
             log.info("retrieval.index_synced removed=%d articles added=%d articles", len(stale), len(wanted))
             return {"added": len(wanted), "removed": len(stale)}
+
+    def update(self, articles: Iterable, removed_ids: Iterable[str] = ()) -> Dict[str, int]:
+        """Incremental: (re)index ``articles`` (published ones, objects like :meth:`sync`'s with ``content_hash()``)
+        and drop ``removed_ids``; every other article is left alone (no re-embedding, no full rebuild). The new units
+        are embedded before the lock is taken, so searches go on meanwhile; the swap itself is a few dict operations
+        and the lexical index's rebuild (its terms are cached per unit). Returns how many articles were (re)indexed
+        and removed."""
+        articles = list(articles)
+        removed = set(removed_ids) - {a.id for a in articles}
+        hashes = {a.id: a.content_hash() for a in articles}
+        with self._lock:
+            wanted = [a for a in articles if self._hashes.get(a.id) != hashes[a.id]
+                      or self._meta.get(a.id) != _meta_of(a)]
+            removed = {a for a in removed if a in self._hashes}
+        if not wanted and not removed:
+            return {"updated": 0, "removed": 0}
+        embedded = self._embed(wanted)  # outside the lock: the slow part
+        with self._lock:
+            self.stats["updates"] += 1
+            self._replace(removed | {a.id for a in wanted}, wanted, hashes, embedded)
+        log.info("retrieval.index_updated updated=%s removed=%s", [a.id for a in wanted], sorted(removed))
+        return {"updated": len(wanted), "removed": len(removed)}
+
+    def rebuild(self, articles: Sequence, hashes: Mapping[str, str], batch: int = 64,
+                progress: Optional[Any] = None) -> int:
+        """Throw the index away and embed ``articles`` anew (``tier0 kb reindex``: after a model or chunking change,
+        or a damaged index), ``batch`` articles at a time, ``progress(n)`` after each batch; searches keep the old
+        index until the new one is complete. Returns the number of units."""
+        units: List[Unit] = []
+        vectors: List[List[np.ndarray]] = [[] for _ in self.embedders]
+        for start in range(0, len(articles), batch):
+            part = articles[start:start + batch]
+            u, v = self._embed(part)
+            units.extend(u)
+            for m, mat in enumerate(v):
+                vectors[m].append(np.asarray(mat, dtype="float32"))
+            if progress is not None:
+                progress(len(part))
+        with self._lock:
+            self.stats["syncs"] += 1
+            self._dense = [FaissIndex(e.dim) for e in self.embedders]
+            self._units, self._hashes, self._meta, self._next_id = {}, {}, {}, 1
+            self._lexical = LexicalIndex()
+            stacked = [np.vstack(v) if v else np.zeros((0, e.dim), dtype="float32")
+                       for v, e in zip(vectors, self.embedders)]
+            self._replace((), articles, hashes, (units, stacked))
+        log.info("retrieval.index_rebuilt articles=%d units=%d", len(articles), len(units))
+        return len(units)
+
+    def _embed(self, articles: Sequence) -> Tuple[List[Unit], List[np.ndarray]]:
+        units = [u for a in articles for u in article_units(a)]
+        texts = [u.text for u in units]
+        vectors = [e.encode_documents(texts) if texts else np.zeros((0, e.dim), dtype="float32")
+                   for e in self.embedders]
+        self.stats["embedded_units"] += len(units)
+        return units, vectors
+
+    def _replace(self, drop_articles: Collection[str], articles: Sequence, hashes: Mapping[str, str],
+                 embedded: Tuple[List[Unit], List[np.ndarray]]) -> None:
+        """Under the lock: remove every unit of ``drop_articles``, add ``articles`` with their embedded units."""
+        drop = [uid for uid, u in self._units.items() if u.article_id in drop_articles]
+        for d in self._dense:
+            d.remove(drop)
+        for uid in drop:
+            del self._units[uid]
+        for a in drop_articles:
+            self._hashes.pop(a, None)
+            self._meta.pop(a, None)
+        for a in articles:
+            self._meta[a.id] = _meta_of(a)
+            self._hashes[a.id] = hashes[a.id]
+        new_units, vectors = embedded
+        if new_units:
+            ids = list(range(self._next_id, self._next_id + len(new_units)))
+            self._next_id += len(new_units)
+            for d, v in zip(self._dense, vectors):
+                d.add(ids, v)
+            self._units.update(zip(ids, new_units))
+        self._rebuild_lexical()
+        self._save()
+
+    def overlay(self, articles: Sequence) -> Overlay:
+        """``articles`` (drafts: objects like :meth:`update`'s) embedded for :meth:`search_query`'s ``overlay``;
+        the index is not touched."""
+        units = [u for a in articles for u in article_units(a)]
+        texts = [u.text for u in units]
+        vectors = [e.encode_documents(texts) if texts else np.zeros((0, e.dim), dtype="float32")
+                   for e in self.embedders]
+        return Overlay({a.id: _meta_of(a) for a in articles}, {-(i + 1): u for i, u in enumerate(units)},
+                       [np.asarray(v, dtype="float32") for v in vectors])
 
     @property
     def hashes(self) -> Dict[str, str]:
@@ -308,13 +403,21 @@ class SearchIndex:
         q: Query,
         exclude_units: Collection[int] = (),
         exclude_articles: Collection[str] = (),
+        overlay: Optional[Overlay] = None,
     ) -> List[Candidate]:
-        """The whole candidate pool with features, ranked by the fused score (calibration re-ranks it)."""
+        """The whole candidate pool with features, ranked by the fused score (calibration re-ranks it). With an
+        ``overlay``, its articles are searched too, in place of the index's copies of them (if any)."""
         with self._lock:
-            if not self._units:
+            extra_units: Dict[int, Unit] = overlay.units if overlay is not None else {}
+            if not self._units and not extra_units:
                 return []
             excl_u = set(exclude_units)
-            excl_a = set(exclude_articles)
+            excl_a = set(exclude_articles) | (set(overlay.meta) if overlay is not None else set())
+            all_meta: Mapping[str, ArticleMeta] = (
+                {**self._meta, **overlay.meta} if overlay is not None else self._meta)
+
+            def unit_of(uid: int) -> Unit:
+                return self._units[uid] if uid >= 0 else extra_units[uid]
             n_units = len(self._units)
             per_model: List[Dict[str, Dict[str, float]]] = []  # model -> article -> kind -> best cosine
             best_unit: Dict[str, tuple] = {}
@@ -323,14 +426,19 @@ class SearchIndex:
             for m, (d, vec) in enumerate(zip(self._dense, q.vectors)):
                 want = min(n_units, 48 * POOL + len(excl_u))
                 scores, ids = d.search(vec.reshape(1, -1), want)
+                hits = [(float(s), int(uid)) for s, uid in zip(scores[0], ids[0]) if int(uid) >= 0]
+                if extra_units:
+                    assert overlay is not None
+                    mine = overlay.vectors[m] @ np.asarray(vec, dtype="float32").reshape(-1)
+                    hits += [(float(s), uid) for s, uid in zip(mine, extra_units)]
+                    hits.sort(key=lambda t: -t[0])
                 arts: Dict[str, Dict[str, float]] = {}
                 seen = 0
-                for s, uid in zip(scores[0], ids[0]):
-                    uid = int(uid)
-                    if uid < 0 or uid in excl_u:
+                for s, uid in hits:
+                    if uid in excl_u:
                         continue
-                    unit = self._units[uid]
-                    if unit.article_id in excl_a:
+                    unit = unit_of(uid)
+                    if unit.article_id in excl_a and uid >= 0:
                         continue
                     if seen < VOTERS:
                         votes[unit.article_id] = votes.get(unit.article_id, 0.0) + 1.0 / (VOTERS * len(q.vectors))
@@ -345,13 +453,17 @@ class SearchIndex:
                 per_model.append(arts)
 
             uid_arr, bm25, cov = self._lexical.search(q.text)
+            lex_hits = list(zip(uid_arr.tolist(), bm25.tolist(), cov.tolist()))
+            if extra_units:
+                ob, oc = self._lexical.score_texts(q.text, [u.text for u in extra_units.values()])
+                lex_hits += [(uid, b, c) for uid, b, c in zip(extra_units, ob.tolist(), oc.tolist()) if b > 0]
             lex: Dict[str, tuple] = {}
-            for uid, b, c in zip(uid_arr, bm25, cov):
+            for uid, b, c in lex_hits:
                 uid = int(uid)
                 if uid in excl_u:
                     continue
-                a = self._units[uid].article_id
-                if a in excl_a:
+                a = unit_of(uid).article_id
+                if a in excl_a and uid >= 0:
                     continue
                 cur = lex.get(a)
                 if cur is None or b > cur[0]:
@@ -365,7 +477,7 @@ class SearchIndex:
                 lexical=lex,
                 votes=votes,
                 cosines=second,
-                langs={a: self._meta[a].lang for a in found},
+                langs={a: all_meta[a].lang for a in found},
                 # an English-only model counts less for a question in another language (embedder.language_weight)
                 weights=[language_weight(e.name, q.lang) for e in self.embedders],
                 query_lang=q.lang,
@@ -374,11 +486,11 @@ class SearchIndex:
 
             cands: List[Candidate] = []
             for a, f in pooled.items():
-                meta = self._meta[a]
+                meta = all_meta[a]
                 su, unit = best_unit.get(a, (-1.0, Unit(a, "title", meta.title)))
                 cands.append(
                     Candidate(a, meta.title, meta.lang, 0.0, f["dense"], unit.kind, unit.text, meta.category,
-                              meta.handoff, f)
+                              meta.handoff, f, version=meta.version)
                 )
             for c in cands:
                 c.score = fused_score(c.features)

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     # editor: drafts, versions, publish (A)
 
     # instant publish: incremental index and calibration (B)
+    # Seconds after the last KB change before the calibration is fully refitted in the background (the index and an
+    # adapted calibration follow each change at once; a burst of publishes gives one refit). < 0: only the periodic
+    # check (TIER0_CALIBRATION_INTERVAL), `tier0 calibrate` and the editor's refit button refit.
+    refit_delay: float = 30.0
 
     # try it, calibration health, refit with curves (C)
 
@@ -150,9 +154,49 @@ class Settings(BaseSettings):
     # analytics and satisfaction (E)
 
     # import, export, HTML (F)
+    # A KB archive imported (POST /api/editor/import, `tier0 kb import FILE.zip`; knowledge_base.transfer): at most
+    # import_max_files entries, each at most import_max_file_bytes once uncompressed, all of them at most
+    # import_max_total_bytes; an entry over 16 KiB compressed more than import_max_ratio to 1 refuses the archive
+    # (a zip bomb). Over HTTP the upload is also bounded by max_request_bytes (TIER0_MAX_REQUEST_BYTES).
+    import_max_files: int = 5000
+    import_max_file_bytes: int = 1_000_000
+    import_max_total_bytes: int = 50_000_000
+    import_max_ratio: int = 100
+
+    @validator("import_max_files", "import_max_file_bytes", "import_max_total_bytes", "import_max_ratio")
+    def _import_limits(cls, v: int) -> int:  # noqa: N805
+        if v < 1:
+            raise ValueError("must be at least 1")
+        return v
 
     # -- the website widget (#23) -----------------------------------------------------------------------------------
     # widget backend: public search, idempotency, offline contact, widget.js (H1)
+    # Public search while typing (GET /api/search, no sign-in) per IP address: a rate such as "60/minute;1000/hour".
+    limit_search_per_ip: str = "60/minute;1000/hour"
+    # A message's Idempotency-Key is remembered this many hours (the same key again returns the first result).
+    idempotency_keep_hours: float = 24.0
+    # A second request with the key of a turn still running waits this long for its result (then 409, retry).
+    idempotency_wait_s: float = 30.0
+    # A key whose turn has run this long without a result (its worker died) is taken over by the next request.
+    idempotency_stale_s: float = 120.0
+
+    @validator("limit_search_per_ip")
+    def _search_rate(cls, v: str) -> str:  # noqa: N805
+        from limits import parse_many
+
+        if v.strip():
+            try:
+                parse_many(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a rate such as '60/minute' or '60/minute;1000/hour'") from None
+        return v
+
+    @validator("idempotency_keep_hours", "idempotency_wait_s", "idempotency_stale_s")
+    def _widget_positive(cls, v: float) -> float:  # noqa: N805
+        if v <= 0:
+            raise ValueError("must be more than 0")
+        return v
+
 
     # widget front end (H2)
 

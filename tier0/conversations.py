@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Session
 
 from tier0.clock import Clock
@@ -80,6 +80,8 @@ class Conversation(Base):
     # when its personal data was erased (handoff.erasure: retention or a data-subject request); never read again for
     # learning
     anonymised_at = Column(DateTime, nullable=True)
+    # when the customer ended it from the widget (#23 W1, bot.widget): no new turns after it
+    ended_at = Column(DateTime, nullable=True)
 
 
 class Message(Base):
@@ -106,6 +108,23 @@ class SurveyAnswer(Base):
     rating = Column(Integer, nullable=False)  # 1..5 (a thumbs-down is 1, a thumbs-up 5)
     comment = Column(Text, nullable=True)
     language = Column(String(8), nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+
+
+class IdempotencyKey(Base):
+    """A widget message sent with an ``Idempotency-Key`` (#23 W1, bot.widget.Idempotency): the same key again returns
+    the first turn's result instead of running a second turn, whichever worker gets it. ``state`` pending while the
+    first turn runs, then done with ``result`` (the message ids, outcome and public ticket: no customer text)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("conversation_id", "key", name="uq_idempotency_keys_conversation_key"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(32), ForeignKey("conversations.id"), nullable=False)
+    key = Column(String(100), nullable=False)
+    body_hash = Column(String(64), nullable=False)
+    state = Column(String(16), nullable=False)  # pending | done
+    result = Column(JSON, nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
 
 

@@ -161,7 +161,43 @@ class ArticleView(Word):
 # -- analytics (#22 D, E) -------------------------------------------------------------------------------------------
 
 
+# -- try it, calibration health and refit (#22 BC) ----------------------------------------------------------------
+class TryDecision(Word):
+    """What the bot would do with a question (POST /api/editor/try)."""
+
+    ANSWER = "answer"  # answers from the top article
+    SUGGEST = "suggest"  # unsure: offers articles to pick from
+    CLARIFY = "clarify"  # two articles are close (or nothing plausible): asks which one, or to rephrase
+    HANDOFF = "handoff"  # a person takes over (a hand-off topic)
+
+
+DRAFT_ID = "~draft"  # the id a draft without one is tried under ("~" is never in an article id: no clash)
+TRYIT_MAX_TITLE_CHARS = 300
+TRYIT_MAX_BODY_CHARS = 100_000  # a draft's Markdown body tried (the longest sample article is ~3,000)
+TRYIT_MAX_QUESTIONS = 50  # alternate questions of a draft tried
+TRYIT_MAX_TAGS = 30
+TRYIT_MAX_ID_CHARS = 200
+
+
 # -- the website widget (#23) ---------------------------------------------------------------------------------------
+class SurveyResolvedBy(Word):
+    """Who the satisfaction survey rates (survey_answers.resolved_by): the person if a ticket was resolved."""
+
+    BOT = "bot"
+    AGENT = "agent"
+
+
+class IdempotencyState(Word):
+    PENDING = "pending"  # the first request's turn is running
+    DONE = "done"  # its result is stored
+
+
+MIN_SEARCH_CHARS = 2  # GET /api/search?q=: what a customer typed, stripped
+MAX_SEARCH_CHARS = 200
+SEARCH_RESULTS = 3  # suggestions while typing
+SNIPPET_CHARS = 160  # a suggestion's snippet (plain text, cut at a word)
+MAX_IDEMPOTENCY_KEY_CHARS = 100
+MAX_SURVEY_COMMENT_CHARS = 1000
 
 
 # -- languages and limits -------------------------------------------------------------------------------------------
@@ -176,3 +212,7 @@ MAX_EMAIL_CHARS = 20000  # an inbound e-mail before it is cut to one message
 MAX_NAME_CHARS = 200
 MAX_EMAIL_ADDRESS_CHARS = 320
 MAX_REQUEST_BYTES = 256 * 1024  # any HTTP request body (an inbound e-mail of MAX_EMAIL_CHARS, JSON-escaped, fits)
+
+
+# -- import, export, HTML (#22 F) -----------------------------------------------------------------------------------
+MAX_HTML_CHARS = 200_000  # an HTML page pasted into the editor to become Markdown (POST /api/editor/convert-html)

@@ -197,7 +197,7 @@
     const fact = (k, v) => el("div", {}, el("span", {}, k + ": "), v === null || v === undefined || v === "" ? "—" : String(v));
     const customer = t.customer || {};
     const tried = (t.candidates || []).map(c => el("tr", {},
-      el("td", {}, el("a", { href: "/api/articles/" + c.article_id, target: "_blank", rel: "noopener" }, c.title || c.article_id)),
+      el("td", {}, el("a", { href: "/api/articles/" + c.article_id, target: "_blank", rel: "noopener" }, (c.title || c.article_id) + (c.version ? " (v" + c.version + ")" : ""))),
       el("td", {}, c.score !== undefined ? Number(c.score).toFixed(3) : "—"), el("td", {}, c.lang || "")));
     const transcript = t.messages.map(messageItem);
     const escalateKind = el("select", { id: "esc-kind", "aria-label": "Escalation kind" },

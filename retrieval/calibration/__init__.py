@@ -67,6 +67,7 @@ from retrieval.calibration.diagnostics import (
 from retrieval.calibration.fitting import (
     fit,
     load_or_fit,
+    save,
 )
 from retrieval.calibration.model import (
     BASE_FEATURES,
@@ -136,5 +137,5 @@ __all__ = [
     "confusions", "estimate_share", "expected_sign", "feature_names", "feedback_examples", "feedback_rows", "fit",
     "fit_classifier", "kb_fingerprint", "language_evidence", "language_thresholds", "load_or_fit", "near_duplicates",
     "new_feedback", "new_traffic", "phrasings", "prior_fallback", "sign_constrained_fit", "traffic_confidences",
-    "training_examples", "unreached_articles", "uses_classifier",
+    "training_examples", "unreached_articles", "uses_classifier", "save",
 ]

@@ -14,6 +14,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from retrieval import prior as day_one
+from retrieval.calibration.curves import curve as precision_coverage
+from retrieval.calibration.curves import ranked_tops
 from retrieval.calibration.diagnostics import confusions, near_duplicates, unreached_articles
 from retrieval.calibration.model import VERSION, Calibrator, expected_sign, feature_names, sign_constrained_fit
 from retrieval.calibration.thresholds import (
@@ -65,8 +67,13 @@ def fit(
     extra_models: Sequence[Embedder] = (),
     relax: float = FEEDBACK_RELAX,
     keep: float = FEEDBACK_KEEP,
+    previous: Optional[Calibrator] = None,
 ) -> Optional[Calibrator]:
     """Fit the calibrator on the KB (and feedback); None when the KB is too small to learn from.
+
+    Its precision-coverage curve on the KB's calibration questions goes to ``stats["curve"]``, and with
+    ``previous`` (the calibration it replaces) that one's curve on the same questions to ``stats["curve_before"]``
+    (``retrieval.calibration.curves``).
 
     ``out_of_kb_share``: the share of questions assumed to be outside the KB (:data:`OUT_OF_KB_SHARE`). With
     ``learn_share`` and at least :data:`MIN_TRAFFIC` real questions in ``traffic``, the share learnt from them
@@ -165,6 +172,9 @@ def fit(
         "feedback_guard": {"relax": relax, "keep": keep},
         "loo_r_at_1": round(sum(top.article_id == ex.expected for ex, top in pos) / max(1, len(pos)), 4),
     }
+    cal.stats["curve"] = precision_coverage(ranked_tops(cal, examples), share)
+    if previous is not None:
+        cal.stats["curve_before"] = precision_coverage(ranked_tops(previous, examples), share)
     cal.confusions = confusions(pos)
     cal.unreached, cal.stats["unreached"] = unreached_articles(pos)
     cal.duplicates, cal.stats["near_duplicates"] = near_duplicates(index)
@@ -228,9 +238,14 @@ def load_or_fit(index: SearchIndex, path: Path, target: float = 0.03, feedback: 
         cal = fit(index, target=target, feedback=feedback, out_of_kb_share=out_of_kb_share, traffic=traffic,
                   learn_share=learn_share, extra_models=extra_models, relax=relax, keep=keep)
         if cal is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # several workers may save at once
-            tmp.write_text(cal.to_json())
-            tmp.replace(path)
+            save(cal, path)
     index.calibrator = cal
     return cal
+
+
+def save(cal: Calibrator, path: Path) -> None:
+    """Write ``cal`` to ``path`` atomically (several workers may save at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(cal.to_json())
+    tmp.replace(path)

@@ -136,6 +136,7 @@ def fit_classifier(index: SearchIndex, inputs: Optional[ClassifierInputs] = None
     model = clf.ArticleClassifier.fit(inputs.x, [u.article_id for _, u in units])
     if model is not None:
         model.extra = list(inputs.extra)
+        model.fit_prototype(inputs.x, [u.article_id for _, u in units])  # rows for articles published later
     return model
 
 

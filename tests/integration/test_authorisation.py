@@ -103,6 +103,11 @@ POST   /api/desk/webhooks/deliveries/{delivery_id}/redeliver    401  401  401  4
 POST   /api/desk/privacy/erasures                               401  401  401  403  403  403  403  ok   401
 GET    /api/desk/privacy/audit                                  401  401  401  403  403  403  403  ok   401
 POST   /api/inbound/email                                       403  403  403  403  403  403  403  403  ok
+GET    /api/search                                              ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /api/conversations/{conversation_id}/token               403  ok   403  403  403  403  403  403  403
+POST   /api/conversations/{conversation_id}/end                 403  ok   403  403  403  403  403  403  403
+POST   /api/conversations/{conversation_id}/survey              403  ok   403  403  403  403  403  403  403
+POST   /api/conversations/{conversation_id}/contact             403  ok   403  403  403  403  403  403  403
 GET    /api/editor/articles                                     401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/articles                                     401  401  401  403  ok   403  ok   ok   401
 GET    /api/editor/articles/{article_id}                        401  401  401  403  ok   403  ok   ok   401
@@ -115,6 +120,12 @@ GET    /api/editor/articles/{article_id}/diff                   401  401  401  4
 POST   /api/editor/articles/{article_id}/rollback               401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/articles/{article_id}/translation            401  401  401  403  ok   403  ok   ok   401
 POST   /api/editor/preview                                      401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/export                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/import                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/convert-html                                 401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/try                                          401  401  401  403  ok   403  ok   ok   401
+GET    /api/editor/health                                       401  401  401  403  ok   403  ok   ok   401
+POST   /api/editor/calibrate                                    401  401  401  403  ok   403  ok   ok   401
 """
 
 
@@ -196,7 +207,30 @@ REQUESTS: Dict[str, Builder] = {
     "PATCH /api/desk/agents/{username}": body({"active": True}),
     "POST /api/inbound/email": body(lambda w: {"from": f"writer{next(w.seq)}@example.org", "subject": "Order",
                                                "text": "Where is my order?"}),
+    # the widget's backend (#23 W1): renewing the token or ending the conversation would end the customer's for
+    # the other lines, so the customer expected through does it on a conversation of its own
+    "GET /api/search": lambda w, who, passes: {"params": {"q": "forgot my password", "lang": "en"}},
+    "POST /api/conversations/{conversation_id}/token": lambda w, who, passes: own_conversation(w) if passes else {},
+    "POST /api/conversations/{conversation_id}/end": lambda w, who, passes: own_conversation(w) if passes else {},
+    "POST /api/conversations/{conversation_id}/survey": body({"rating": 4, "comment": "quick answer"}),
+    "POST /api/conversations/{conversation_id}/contact": body({"email": "ada@example.com"}),
+    # a draft (the answers and the calibration stay as they are); the first caller creates it, the others find it
+    # unchanged
+    "POST /api/editor/import": body({"files": [{"name": "en/matrix-draft.md", "content":
+                                                "---\nid: matrix-draft\ntitle: A draft\nlang: en\nstatus: draft\n---\nBody.\n"}]}),
+    "POST /api/editor/convert-html": body({"html": "<h1>Title</h1><p>A <a href='https://example.com'>link</a></p>"}),
+
+
+    # #22 BC: a question with a draft beside the KB; the refit as a dry run (a real fit of the sample KB takes minutes)
+    "POST /api/editor/try": body({"question": "how do I reset my password?",
+                                  "article": {"title": "Reset a password", "lang": "en", "body": "Use the link."}}),
+    "POST /api/editor/calibrate": body({"dry_run": True}),
 }
+
+
+def own_conversation(w: "World") -> Request:
+    cid, auth = open_conversation(w.http)
+    return {"path": {"conversation_id": cid}, "headers": auth}
 
 
 # -- the editor console's articles (#22 A): a draft of its own for each caller expected through ----------------------
@@ -308,7 +342,7 @@ def call(w: World, key: str, who: str, passes: bool) -> int:
     except KeyError as e:
         raise AssertionError(f"{key}: no value for the path parameter {e}: add it to World.params") from None
     headers = req.get("headers", w.headers[who])
-    with w.http.stream(method, url, headers=headers, json=req.get("json")) as r:
+    with w.http.stream(method, url, headers=headers, json=req.get("json"), params=req.get("params")) as r:
         if r.headers.get("content-type", "").startswith("text/event-stream"):
             next(r.iter_raw())  # the stream opened and said something
         else:
@@ -434,6 +468,8 @@ NOT_FUZZED = {
     "/api/conversations/{conversation_id}/stream": "an endless event stream",
     "/api/desk/stream": "an endless event stream",
     "/api/desk/logout": "would end the fuzzing agent's session",
+    "/api/conversations/{conversation_id}/token": "would end the fuzzing customer's token (#23 W1)",
+    "/api/conversations/{conversation_id}/end": "would end the fuzzed conversation: no turn after it (#23 W1)",
 }
 # The operations only a lead or an admin may call are fuzzed with the admin's session, the other desk operations
 # with an agent's, the widget's with a customer's token on that customer's conversation, the inbound e-mail with

@@ -472,7 +472,7 @@ def test_a_customer_cannot_force_an_intent_with_a_slash(desk, staff, clock, forc
 # -- customers see customer data only (#21) ---------------------------------------------------------------------
 TURN_KEYS = {"conversation_id", "language", "messages", "outcome", "ticket"}
 BOT_MESSAGE_KEYS = {"id", "text", "buttons", "sources"}
-SOURCE_KEYS = {"article_id", "title", "lang", "url"}
+SOURCE_KEYS = {"article_id", "title", "lang", "url", "version"}  # version: #22 BC
 TRANSCRIPT_KEYS = {"conversation_id", "status", "language", "messages", "more"}
 MESSAGE_KEYS = {"id", "sender", "text", "data", "created_at"}
 
@@ -529,7 +529,8 @@ def test_the_widget_receives_exactly_the_public_fields(desk, staff, clock):
     answer = say(desk, cid, auth, "I forgot my password, how can I get back into my account?")
     assert set(answer) == TURN_KEYS and answer["ticket"] is None
     assert set(answer["outcome"]) == {"type", "article_id", "confidence"}
-    assert all(set(m) == BOT_MESSAGE_KEYS for m in answer["messages"])
+    # a message citing an article carries its safe HTML too (#23 W1)
+    assert all(set(m) == BOT_MESSAGE_KEYS | ({"html"} if m["sources"] else set()) for m in answer["messages"])
     assert set(answer["messages"][0]["sources"][0]) == SOURCE_KEYS
 
     handoff = say(desk, cid, auth, "I want to talk to a human please")
@@ -550,7 +551,7 @@ def test_the_widget_receives_exactly_the_public_fields(desk, staff, clock):
     body = desk.get(f"/api/conversations/{cid}/messages", headers=auth).json()
     assert set(body) == TRANSCRIPT_KEYS
     messages = body["messages"]
-    assert all(set(m) == MESSAGE_KEYS for m in messages)
+    assert all(set(m) == MESSAGE_KEYS | ({"html"} if m["data"].get("sources") else set()) for m in messages)
     data = [(m["sender"], m["data"]) for m in messages]
     assert [d for s, d in data if s == "customer"] == [{}, {}, {}]
     assert [d for s, d in data if s in ("agent", "system")] == [{"agent": "Alice"}, {"notice": "resolved"}]
