@@ -49,6 +49,7 @@
       options.map(o => el("option", { value: o }, o)));
   }
   const when = iso => iso ? new Date(iso).toLocaleString(FR ? "fr-FR" : "en-GB") : "";
+  const day = iso => iso ? new Date(iso).toLocaleDateString(FR ? "fr-FR" : "en-GB") : "";
 
   // -- the list ------------------------------------------------------------------------------------------------------
   function buildList() {
@@ -87,7 +88,7 @@
       el("td", {}, el("span", { class: "badge " + a.status }, a.status), a.has_draft && a.status === "published" ?
         el("span", { class: "badge pending", title: T.draft }, "✎") : null),
       el("td", {}, String(a.version)),
-      el("td", {}, when(a.updated_at), a.updated_by ? " · " + a.updated_by : ""))) :
+      el("td", { title: when(a.updated_at) }, day(a.updated_at), a.updated_by ? el("br") : null, a.updated_by || ""))) :
       [el("tr", {}, el("td", { colspan: "5" }, T.none))]));
   }
 
