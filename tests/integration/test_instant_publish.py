@@ -117,3 +117,28 @@ def test_an_archived_article_is_no_longer_answered(workers):
         assert "recycling-en" not in cal.classifier.classes
     # the sample KB still answers as before
     assert ask(one, "I forgot my password").outcome.get("article_id") == "reset-password-en"
+
+
+def test_kb_reindex_rebuilds_the_index_with_a_progress_bar(tmp_path, capsys):
+    """`tier0 kb reindex` on a small KB: every published article embedded anew, drafts left out."""
+    import knowledge_base.models  # noqa: F401
+    from cli.main import main
+    from knowledge_base.service import KnowledgeBase
+    from retrieval.embedder import load_embedders
+    from retrieval.search import SearchIndex
+    from tier0.config import DEFAULT_EMBEDDING_MODELS, Settings
+    from tier0.db import Database
+
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    db = Database(settings.db_url)
+    db.migrate()
+    kb = KnowledgeBase(db)
+    kb.upsert(ArticleData(**RECYCLING))
+    kb.upsert(ArticleData(id="draft-only", title="Not yet", lang="en", body="Soon.", status="draft"))
+    assert main(["--home", str(home), "kb", "reindex"]) == 0
+    captured = capsys.readouterr()
+    assert "reindexed 1 published articles (5 units)" in captured.out and "reindex" in captured.err  # tqdm: stderr
+    index = SearchIndex(load_embedders(DEFAULT_EMBEDDING_MODELS), settings.index_dir)  # what a worker loads
+    assert index.articles() == ["recycling-en"] and len(index.units()) == 5
+    assert index.search(QUESTION, lang="en")[0].article_id == "recycling-en"
