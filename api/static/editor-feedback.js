@@ -56,7 +56,8 @@
     return p.toString();
   }
 
-  function openArticle(id) { location.hash = "article=" + encodeURIComponent(id); if (tier0.open) tier0.open("articles", { article: id }); }
+  // the articles panel (#22 A) opens #article=ID
+  function openArticle(id) { location.hash = "article=" + encodeURIComponent(id); }
 
   // -- per-article table ------------------------------------------------------------------------------------------
   const COLUMNS = [
