@@ -301,12 +301,25 @@ def parse_entries(entries: Sequence[Tuple[str, bytes]]) -> Tuple[List[Tuple[str,
         except ArticleFormatError as e:
             problems.append(Problem(e.path, e.line, e.reason))
             continue
+        too_long = _too_long(data)
+        if too_long:
+            problems.append(Problem(name, None, too_long))
+            continue
         if data.id in seen:
             problems.append(Problem(name, None, f"duplicate id {data.id!r} (also in {seen[data.id]})"))
             continue
         seen[data.id] = name
         articles.append((name, data))
     return articles, problems, skipped
+
+
+def _too_long(data: ArticleData) -> Optional[str]:
+    """What does not fit the articles table (knowledge_base.models.Article), said before the database refuses it."""
+    for what, value in (("title", data.title), ("category", data.category), ("handoff", data.handoff)):
+        limit = getattr(Article, "handoff_queue" if what == "handoff" else what).type.length
+        if value and limit and len(value) > limit:
+            return f"'{what}' is longer than {limit} characters"
+    return None
 
 
 def _current(kb: KnowledgeBase, ids: Sequence[str]) -> Dict[str, Tuple[str, str]]:

@@ -108,6 +108,7 @@ def test_dry_run_says_created_updated_unchanged_and_errors_with_file_and_line(tm
         "fr/bad.md": "---\nid: bad\nlang: fr\n---\nNo title.\n",
         "fr/latin1.md": ARTICLE.format(id="l1", title="Latin", lang="fr", body="x").encode() + "été".encode("latin-1"),
         "en/twin.md": ARTICLE.format(id="same", title="Twin", lang="en", body="Another."),
+        "en/long.md": ARTICLE.format(id="long", title="T" * 501, lang="en", body="b"),
         "README.md": "Notes about this KB, not an article.",
         "images/logo.png": b"\x89PNG...",
     })
@@ -115,6 +116,7 @@ def test_dry_run_says_created_updated_unchanged_and_errors_with_file_and_line(tm
     assert plan.created == ["nouveau"] and plan.updated == ["edited"] and plan.unchanged == ["same"]
     assert sorted(plan.ignored) == ["README.md", "images/logo.png"]
     assert sorted(str(p) for p in plan.errors) == [
+        "en/long.md: 'title' is longer than 500 characters",
         "en/twin.md: duplicate id 'same' (also in en/same.md)",
         "fr/bad.md:2: required key 'title' is missing or empty",
         "fr/latin1.md:7: not UTF-8 text (save the file as UTF-8)",
@@ -122,7 +124,7 @@ def test_dry_run_says_created_updated_unchanged_and_errors_with_file_and_line(tm
     # all or nothing: nothing is written while one file is wrong
     changes = []
     kb.on_change(changes.append)
-    with pytest.raises(InvalidInput, match=r"3 file\(s\) with errors, nothing imported: .*fr/bad.md:2"):
+    with pytest.raises(InvalidInput, match=r"4 file\(s\) with errors, nothing imported: .*fr/bad.md:2"):
         transfer.apply_import(kb, plan)
     assert kb.get("edited").body == "Old body." and kb.count() == 2 and not changes
 
