@@ -301,9 +301,8 @@ def test_keyboard_only_in_french_on_the_demo_page(sites, browser):
     def focused():
         return page.evaluate("""() => { const h = document.activeElement;
             if (!h || h.tagName !== 'TIER0-WIDGET') return null;
-            const e = h.shadowRoot.activeElement;
-            return e ? (e.id || e.className || e.tagName) + (h.shadowRoot.querySelector('.panel').contains(e) ? '@panel' : '')
-                     : null; }""")
+            const e = h.shadowRoot.activeElement, panel = h.shadowRoot.querySelector('.panel');
+            return e ? (e.id || e.className || e.tagName) + (panel && panel.contains(e) ? '@panel' : '') : null; }""")
 
     for _ in range(20):  # Tab through the page to the launcher (the widget comes last in the page)
         page.keyboard.press("Tab")
@@ -324,8 +323,8 @@ def test_keyboard_only_in_french_on_the_demo_page(sites, browser):
     first_title = quick.first.inner_text()
     for _ in range(40):  # Tab (within the panel) to the first quick reply
         page.keyboard.press("Tab")
-        if page.evaluate("() => document.querySelector('tier0-widget').shadowRoot.activeElement.closest('.quick') "
-                         "!== null"):
+        if page.evaluate("() => { const a = document.querySelector('tier0-widget').shadowRoot.activeElement; "
+                         "return !!(a && a.closest('.quick')); }"):
             break
     assert page.evaluate("() => document.querySelector('tier0-widget').shadowRoot.activeElement.textContent") \
         == first_title
