@@ -180,13 +180,11 @@ def test_the_widget_on_another_origin_answers_hands_off_and_survives_reload_and_
     launcher = w(page, ".launcher")
     expect(launcher).to_have_text("Chat with us")
     assert not [u for u in api_calls], "the widget calls nothing before it is opened"
-    shot(page, "closed-en")
 
     launcher.click()
     expect(w(page, ".panel")).to_be_visible()
     expect(w(page, ".greeting")).to_contain_text("Hi! How can we help?")  # data-greeting
     expect(launcher).to_have_attribute("aria-expanded", "true")
-    shot(page, "open-en")
 
     # suggestions while typing: debounced, at most three, an article opens inside the panel
     w(page, "#t0-input").press_sequentially("I forgot my passw", delay=20)
@@ -286,6 +284,13 @@ def test_the_widget_on_another_origin_answers_hands_off_and_survives_reload_and_
     assert box["width"] == 360 and box["height"] == 740  # full screen on a phone
     shot(page, "phone-en")
     print(f"agent reply shown after {live_s:.2f} s")
+
+    page.set_viewport_size({"width": 1280, "height": 800})  # the closed and open widget on the demo shop, for the docs
+    page.goto(sites["tier0"] + "/demo")
+    shot(page, "closed-en")
+    w(page, ".launcher").click()
+    expect(w(page, ".greeting")).to_be_visible()
+    shot(page, "open-en")
     context.close()
 
 
