@@ -144,6 +144,8 @@ button { cursor: pointer; }
   border-radius: 14px; padding: 4px 10px; font-size: 13px; }
 .quick button:disabled, .helpful button:disabled { opacity: .6; cursor: default; }
 .helpful { display: flex; align-items: center; gap: 6px; margin-top: 6px; font-size: 13px; }
+.helpful button { display: inline-flex; align-items: center; padding: 5px 9px; }
+.helpful svg { width: 16px; height: 16px; fill: currentColor; }
 .helpful button[aria-pressed="true"] { background: var(--brand); color: var(--on-brand); opacity: 1; }
 .typing { align-self: flex-start; padding: 10px 14px; background: #f3f4f6; border-radius: 14px; }
 .typing span { display: inline-block; width: 7px; height: 7px; margin: 0 2px; border-radius: 50%; background: #4b5563; animation: blink 1.2s infinite; }
@@ -313,11 +315,18 @@ button { cursor: pointer; }
   const wrap = el("div", { class: "root", lang: LANG });
   root.appendChild(wrap);
   const launcherLabel = String(setting("launcherLabel", T.launcher));
-  const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  icon.setAttribute("viewBox", "0 0 24 24"); icon.setAttribute("aria-hidden", "true"); icon.setAttribute("focusable", "false");
-  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
-  icon.appendChild(path);
+  // icons as inline SVG (an emoji needs a font the visitor may not have)
+  function svgIcon(d, transform) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("aria-hidden", "true"); svg.setAttribute("focusable", "false");
+    const p = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    p.setAttribute("d", d);
+    if (transform) p.setAttribute("transform", transform);
+    svg.appendChild(p);
+    return svg;
+  }
+  const THUMB = "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z";
+  const icon = svgIcon("M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
   const launcher = el("button", { type: "button", class: "launcher", "aria-expanded": "false", "aria-haspopup": "dialog", onclick: () => toggle() },
     [icon, el("span", { text: launcherLabel })]);
   wrap.appendChild(launcher);
@@ -440,8 +449,8 @@ button { cursor: pointer; }
     }
     const outcome = d.outcome || {};
     if (m.sender === "bot" && outcome.type === "answer") {  // the "did this answer your question?" of an answer
-      const yes = el("button", { type: "button", class: "up", "aria-label": T.yes, title: T.yes, "aria-pressed": "false", text: "👍" });
-      const no = el("button", { type: "button", class: "down", "aria-label": T.no, title: T.no, "aria-pressed": "false", text: "👎" });
+      const yes = el("button", { type: "button", class: "up", "aria-label": T.yes, title: T.yes, "aria-pressed": "false" }, [svgIcon(THUMB)]);
+      const no = el("button", { type: "button", class: "down", "aria-label": T.no, title: T.no, "aria-pressed": "false" }, [svgIcon(THUMB, "rotate(180 12 12)")]);
       const group = [yes, no];
       const vote = (btn, phrase) => { btn.setAttribute("aria-pressed", "true"); group.forEach(b => { b.disabled = true; }); queueSend(phrase); };
       yes.addEventListener("click", () => vote(yes, T.yesPhrase));
