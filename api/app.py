@@ -99,6 +99,8 @@ def create_app(settings: Optional[Settings] = None, engine: Any = None, schedule
     app.state.limits = Limits(settings)
     app.state.headers = security_headers(settings)
     app.state.max_request_bytes = settings.max_request_bytes
+    # the routes allowed a larger body than max_request_bytes: a KB archive uploaded by an editor
+    app.state.body_limits = {"/api/editor/import": max(settings.max_request_bytes, settings.import_max_upload_bytes)}
     app.state.live = live
     app.state.webhooks = None
     app.middleware("http")(_guard)
@@ -182,7 +184,8 @@ def factory() -> FastAPI:
 
 
 async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Every request: a body over TIER0_MAX_REQUEST_BYTES is refused (413) before it is read; every response carries
+    """Every request: a body over TIER0_MAX_REQUEST_BYTES (an editor's KB archive: TIER0_IMPORT_MAX_UPLOAD_BYTES) is
+    refused (413) before it is read; every response carries
     the security headers (:func:`api.limits.security_headers`: no sniffing, no framing but the chat page's by the
     widget's origins, the pages' scripts and styles from this origin only, HSTS over HTTPS)."""
     response = await _limited(request) or await call_next(request)
@@ -193,7 +196,7 @@ async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Resp
 
 async def _limited(request: Request) -> Optional[Response]:
     """The refusal when the body is over the limit (or says a length that is no number); None when it is fine."""
-    limit = request.app.state.max_request_bytes
+    limit = request.app.state.body_limits.get(request.url.path, request.app.state.max_request_bytes)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):  # "²" is a digit to Python, not to int()

@@ -175,13 +175,15 @@ class Settings(BaseSettings):
     # A KB archive imported (POST /api/editor/import, `tier0 kb import FILE.zip`; knowledge_base.transfer): at most
     # import_max_files entries, each at most import_max_file_bytes once uncompressed, all of them at most
     # import_max_total_bytes; an entry over 16 KiB compressed more than import_max_ratio to 1 refuses the archive
-    # (a zip bomb). Over HTTP the upload is also bounded by max_request_bytes (TIER0_MAX_REQUEST_BYTES).
+    # (a zip bomb). Over HTTP the uploaded archive itself may be import_max_upload_bytes (the one route allowed more
+    # than TIER0_MAX_REQUEST_BYTES).
+    import_max_upload_bytes: int = 20_000_000
     import_max_files: int = 5000
     import_max_file_bytes: int = 1_000_000
     import_max_total_bytes: int = 50_000_000
     import_max_ratio: int = 100
 
-    @validator("import_max_files", "import_max_file_bytes", "import_max_total_bytes", "import_max_ratio")
+    @validator("import_max_upload_bytes", "import_max_files", "import_max_file_bytes", "import_max_total_bytes", "import_max_ratio")
     def _import_limits(cls, v: int) -> int:  # noqa: N805
         if v < 1:
             raise ValueError("must be at least 1")
