@@ -77,7 +77,6 @@ def test_unanswered_questions_are_grouped_per_topic_and_language_then_dismissed_
         assert set(g["examples"]) >= set(questions) and g["reasons"].get("unsure", 0) >= len(questions), g
         assert g["nearest"]["article_id"] and 0 <= g["nearest"]["score"] <= 1 and g["state"] == "open"
         found[(lang, topic)] = g
-    assert len({g["key"] for g in found.values()}) == 4, "two topics x two languages: four groups"
     assert report["questions"] >= 8 and report["distance"] == engine.services.settings.gaps_distance
     sizes = [g["conversations"] for g in groups]
     assert sizes == sorted(sizes, reverse=True), "the groups that would have saved the most come first"
@@ -119,6 +118,10 @@ def test_unanswered_questions_are_grouped_per_topic_and_language_then_dismissed_
     assert client.post("/api/editor/gaps/not-a-key/dismiss", headers=editor).status_code == 422
     r = client.post("/api/editor/gaps/en-0123456789ab/draft", headers=editor)
     assert r.status_code == 404 and "en-0123456789ab" in r.json()["detail"]
+
+    # last: the topics apart. Measured 2026-12-05 at TIER0_GAPS_DISTANCE 0.35: the English topics apart, the French
+    # ones (dogs, jobs) merged into one group (the French weighs e5 mostly, whose cosines are compressed)
+    assert len({g["key"] for g in found.values()}) == 4, ("two topics x two languages: four groups", found)
 
 
 def resolve_with_reply(client, ref, text):
