@@ -183,7 +183,8 @@ class Settings(BaseSettings):
     import_max_total_bytes: int = 50_000_000
     import_max_ratio: int = 100
 
-    @validator("import_max_upload_bytes", "import_max_files", "import_max_file_bytes", "import_max_total_bytes", "import_max_ratio")
+    @validator("import_max_upload_bytes", "import_max_files", "import_max_file_bytes", "import_max_total_bytes",
+               "import_max_ratio")
     def _import_limits(cls, v: int) -> int:  # noqa: N805
         if v < 1:
             raise ValueError("must be at least 1")
