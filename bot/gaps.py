@@ -16,9 +16,14 @@ each question once (case, accents and end punctuation aside); only the ``max_que
 L2-normalised, concatenated and scaled so that the cosine of two questions is the mean of their cosines over the
 models, weighted as the search weighs them: an English-only model counts a third for French questions) and the
 questions of each language are grouped by scikit-learn's ``AgglomerativeClustering`` with the cosine distance, average
-linkage and a distance threshold (``TIER0_GAPS_DISTANCE``, default 0.35: two groups merge while
-the mean distance between their questions is below it; no number of groups to choose). A group's representative is
-its medoid (the question closest on average to the others).
+linkage and a distance threshold (two groups merge while the mean distance between their questions is below it; no
+number of groups to choose). The threshold is ``TIER0_GAPS_DISTANCE`` (default 0.25) read on the KB's own yardstick in
+that language (:func:`kb_anchors`): 0 is the median distance between two phrasings of one article (its title and
+alternate questions, as the index holds them), 1 the median distance between questions of two different articles.
+One plain cosine threshold does not suit every language: French leans on e5, whose cosines sit close together (the
+sample KB: 0.21 within an article, 0.25 between articles; English 0.37 and 0.52), and a plain 0.35 put every French
+question in one group (bench/gaps_eval.py, bench/RESULTS.md). A group's representative is its medoid (the question
+closest on average to the others).
 
 **A group** has a key that is stable across runs (the language and a hash of its representative question,
 normalised), its size in conversations (what an article would have saved: the ranking), up to 5 example questions
