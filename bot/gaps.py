@@ -16,9 +16,14 @@ each question once (case, accents and end punctuation aside); only the ``max_que
 L2-normalised, concatenated and scaled so that the cosine of two questions is the mean of their cosines over the
 models, weighted as the search weighs them: an English-only model counts a third for French questions) and the
 questions of each language are grouped by scikit-learn's ``AgglomerativeClustering`` with the cosine distance, average
-linkage and a distance threshold (``TIER0_GAPS_DISTANCE``, default 0.35: two groups merge while
-the mean distance between their questions is below it; no number of groups to choose). A group's representative is
-its medoid (the question closest on average to the others).
+linkage and a distance threshold (two groups merge while the mean distance between their questions is below it; no
+number of groups to choose). The threshold is ``TIER0_GAPS_DISTANCE`` (default 0.25) read on the KB's own yardstick in
+that language (:func:`kb_anchors`): 0 is the median distance between two phrasings of one article (its title and
+alternate questions, as the index holds them), 1 the median distance between questions of two different articles.
+One plain cosine threshold does not suit every language: French leans on e5, whose cosines sit close together (the
+sample KB: 0.21 within an article, 0.25 between articles; English 0.37 and 0.52), and a plain 0.35 put every French
+question in one group (bench/gaps_eval.py, bench/RESULTS.md). A group's representative is its medoid (the question
+closest on average to the others).
 
 **A group** has a key that is stable across runs (the language and a hash of its representative question,
 normalised), its size in conversations (what an article would have saved: the ranking), up to 5 example questions
@@ -198,6 +203,84 @@ class QuestionVectors:
 
 VECTORS = QuestionVectors()
 
+KB_KINDS = ("title", "question")  # the index units that are questions (or read like one)
+KB_SAMPLE = 600  # at most about this many of a language's KB questions measure its distances
+NO_ANCHORS = (0.0, 1.0)  # no KB questions to measure: the setting reads as a plain cosine distance
+
+
+def kb_distances(article_ids: Sequence[str], per_model: List[np.ndarray],
+                 weights: Optional[Sequence[float]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """The cosine distances (combined as :meth:`QuestionVectors.joined` does) between two questions of one KB
+    article (within) and of two different articles (between)."""
+    joined = QuestionVectors.joined(per_model, weights)
+    d = 1 - joined @ joined.T
+    ids = np.asarray(article_ids)
+    upper = np.triu(np.ones(d.shape, dtype=bool), k=1)
+    same = ids[:, None] == ids[None, :]
+    return d[upper & same], d[upper & ~same]
+
+
+def anchors(article_ids: Sequence[str], per_model: List[np.ndarray],
+            weights: Optional[Sequence[float]] = None) -> Tuple[float, float]:
+    """The KB's own yardstick in one language: the median distance between two phrasings of one article and the
+    median distance between two questions of different articles (:data:`NO_ANCHORS` without both kinds of pair,
+    or when the second is not above the first)."""
+    if len(article_ids) < 3:
+        return NO_ANCHORS
+    within, between = kb_distances(article_ids, per_model, weights)
+    if not len(within) or not len(between):
+        return NO_ANCHORS
+    a, b = float(np.median(within)), float(np.median(between))
+    return (a, b) if b > a else NO_ANCHORS
+
+
+def threshold(setting: float, yardstick: Tuple[float, float]) -> float:
+    """The cosine distance threshold of a language: ``setting`` (``TIER0_GAPS_DISTANCE``) read on the KB's yardstick,
+    0 at the typical distance between two phrasings of one article, 1 at the typical distance between two articles
+    (kept within 0.001 .. 1.999)."""
+    within, between = yardstick
+    return min(max(within + setting * (between - within), 0.001), 1.999)
+
+
+def _sample(ids: List[str], limit: int) -> List[str]:
+    """About ``limit`` units' worth of whole articles, always the same ones (by a hash of their id)."""
+    return sorted(ids, key=lambda a: hashlib.sha1(a.encode("utf-8")).hexdigest())[:max(limit, 2)]
+
+
+_ANCHORS: Dict[Tuple[Any, ...], Tuple[float, float]] = {}
+_ANCHORS_LOCK = threading.Lock()
+
+
+def kb_anchors(index: SearchIndex, lang: str) -> Tuple[float, float]:
+    """:func:`anchors` of the index's questions (titles and alternate questions) of the articles in ``lang`` (all
+    the index's articles when fewer than two are in ``lang``), as the search weighs the models for ``lang``;
+    computed once per index version."""
+    key = (id(index), getattr(index, "version", None), tuple(index.model_names), lang)
+    with _ANCHORS_LOCK:
+        if key in _ANCHORS:
+            return _ANCHORS[key]
+    units = {uid: u for uid, u in index.units().items() if u.kind in KB_KINDS}
+    langs: Dict[str, str] = {}
+    for u in units.values():
+        if u.article_id not in langs:
+            langs[u.article_id] = index.meta(u.article_id).lang
+    mine = [a for a, lg in langs.items() if lg == lang]
+    pool = mine if len(mine) >= 2 else list(langs)
+    per_article = max(1, len(units) // max(len(langs), 1))
+    chosen = set(_sample(pool, KB_SAMPLE // per_article))
+    uids = sorted(uid for uid, u in units.items() if u.article_id in chosen)
+    if len(uids) < 3:
+        found = NO_ANCHORS
+    else:
+        vectors = index.unit_vectors(uids)
+        weights = [language_weight(name, lang) for name in index.model_names]
+        found = anchors([units[u].article_id for u in uids], vectors, weights)
+    with _ANCHORS_LOCK:
+        if len(_ANCHORS) > 100:
+            _ANCHORS.clear()
+        _ANCHORS[key] = found
+    return found
+
 
 # -- the report -----------------------------------------------------------------------------------------------------
 def _nearest(index: SearchIndex, text: str, lang: str, vectors: List[np.ndarray]) -> Optional[Dict[str, Any]]:
@@ -223,7 +306,7 @@ def _decision_for(g: Gap, decisions: List[Dict[str, Any]]) -> Optional[Dict[str,
 
 
 def report(db: Database, index: SearchIndex, since: dt.datetime, until: dt.datetime, lang: Optional[str] = None,
-           distance: float = 0.35, max_questions: int = 1000, min_conversations: int = 1,
+           distance: float = 0.25, max_questions: int = 1000, min_conversations: int = 1,
            include_handled: bool = False) -> List[Gap]:
     """The groups of unanswered questions of ``since`` .. ``until``, most conversations first."""
     qs = [q for q in unanswered(turns(db, since, until)) if lang is None or q.lang == lang]
@@ -236,7 +319,7 @@ def report(db: Database, index: SearchIndex, since: dt.datetime, until: dt.datet
     for lg, items in sorted(by_lang.items()):
         per_model = VECTORS.per_model(index, [q.text for q in items])
         joined = QuestionVectors.joined(per_model, [language_weight(e.name, lg) for e in index.embedders])
-        for rows in cluster(joined, distance):
+        for rows in cluster(joined, threshold(distance, kb_anchors(index, lg))):
             convs = {items[r].conversation_id for r in rows}
             if len(convs) < min_conversations:
                 continue

@@ -49,6 +49,50 @@ def test_the_joined_vector_gives_the_mean_cosine_of_the_models():
     assert float(w[0] @ w[1]) == pytest.approx((0.6 * 1 + 0.0 * 3) / 4)
 
 
+class FakeIndex:
+    """The index's questions: two articles in French (two phrasings each, compressed like e5's cosines), one in
+    English; a body unit that does not count."""
+
+    model_names = ["multilingual-e5-small"]
+    version = 3
+
+    def __init__(self):
+        from retrieval.search import ArticleMeta, Unit
+
+        self._units = {1: Unit("a-fr", "title", "t"), 2: Unit("a-fr", "question", "q"), 3: Unit("b-fr", "title", "t"),
+                       4: Unit("b-fr", "question", "q"), 5: Unit("a-fr", "body", "b"), 6: Unit("c-en", "title", "t")}
+        self._meta = {a: ArticleMeta(a, a, a[-2:]) for a in ("a-fr", "b-fr", "c-en")}
+        self._vectors = {1: unit(1, 0.1, 0), 2: unit(1, 0.12, 0.05), 3: unit(1, 0.4, 0), 4: unit(1, 0.38, 0.06),
+                         5: unit(0, 0, 1), 6: unit(0, 1, 0)}
+        self.asked = []
+
+    def units(self):
+        return dict(self._units)
+
+    def meta(self, article_id):
+        return self._meta[article_id]
+
+    def unit_vectors(self, ids):
+        self.asked.append(list(ids))
+        return [np.vstack([self._vectors[i] for i in ids])]
+
+
+def test_the_threshold_is_read_on_the_kbs_own_distances_per_language():
+    index = FakeIndex()
+    within, between = gaps.kb_anchors(index, "fr")
+    assert index.asked == [[1, 2, 3, 4]], "the French questions and titles only (not the body, not the English)"
+    assert 0 < within < between < 0.1, (within, between)  # compressed: a plain 0.35 would merge everything
+    assert gaps.kb_anchors(index, "fr") == (within, between) and len(index.asked) == 1, "once per index version"
+    assert gaps.threshold(0.0, (within, between)) == pytest.approx(within)
+    assert gaps.threshold(1.0, (within, between)) == pytest.approx(between)
+    assert gaps.threshold(0.25, (0.2, 0.24)) == pytest.approx(0.21)
+    assert gaps.threshold(-5, (0.2, 0.24)) == 0.001 and gaps.threshold(0.35, gaps.NO_ANCHORS) == 0.35
+    # too few questions in the language: every article's; none at all: the setting as a plain distance
+    assert gaps.kb_anchors(index, "de") != gaps.NO_ANCHORS
+    assert gaps.anchors(["a", "a"], [np.vstack([unit(1, 0), unit(1, 0.1)])]) == gaps.NO_ANCHORS
+    assert gaps.anchors(["a", "b", "c"], [np.vstack([unit(1, 0), unit(0, 1), unit(1, 1)])]) == gaps.NO_ANCHORS
+
+
 def test_a_group_key_is_stable_and_ignores_case_accents_and_punctuation():
     k = gaps.group_key("fr", "Livrez-vous en Corse ?")
     assert k == gaps.group_key("fr", "livrez-vous  en corse") == gaps.group_key("fr", "LIVREZ-VOUS EN CORSE !")
