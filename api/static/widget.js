@@ -120,8 +120,9 @@ button { cursor: pointer; }
 .head button:hover { background: rgba(127,127,127,.25); }
 .head .x { font-size: 20px; line-height: 1; padding: 4px 10px; }
 .ticket { padding: 8px 16px; background: #ecfdf5; color: #065f46; font-size: 13px; border-bottom: 1px solid #a7f3d0; }
-.ticket[hidden], .article[hidden], .log[hidden], .extra[hidden], .suggest[hidden], .typing[hidden] { display: none; }
+.ticket[hidden], .article[hidden], .logbox[hidden], .extra[hidden], .suggest[hidden], .typing[hidden] { display: none; }
 .ticket p { margin: 0; }
+.logbox { flex: 1; min-height: 0; display: flex; flex-direction: column; }
 .log { list-style: none; margin: 0; padding: 14px; flex: 1; overflow-y: auto; display: flex; flex-direction: column; gap: 10px; }
 .msg { max-width: 88%; padding: 9px 12px; border-radius: 14px; word-wrap: break-word; overflow-wrap: anywhere; }
 .msg.customer { align-self: flex-end; background: var(--brand); color: var(--on-brand); border-bottom-right-radius: 4px; white-space: pre-wrap; }
@@ -341,7 +342,10 @@ button { cursor: pointer; }
 
   function build() {
     const titleId = "t0-title";
-    const log = el("ol", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": T.log });
+    // the live region is a box around the list (a list keeps its list semantics: role=log on the <ol> itself would
+    // leave its <li> outside any list for assistive technologies)
+    const log = el("ol", { class: "log" });
+    const logBox = el("div", { class: "logbox", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": T.log }, [log]);
     const typing = el("li", { class: "typing", hidden: true, role: "status", "aria-label": T.typing }, [el("span"), el("span"), el("span"), el("span", { class: "sr", text: T.typing })]);
     const ticket = el("div", { class: "ticket", role: "status", "aria-live": "polite", hidden: true });
     const article = el("section", { class: "article", hidden: true, "aria-label": T.source });
@@ -357,7 +361,7 @@ button { cursor: pointer; }
     const closeBtn = el("button", { type: "button", class: "x", "aria-label": T.close, title: T.close, text: "×", onclick: () => toggle(false) });
     const panel = el("div", { class: "panel", role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, hidden: true, id: "t0-panel" }, [
       el("div", { class: "head" }, [el("h2", { id: titleId, text: String(T.title) }), newBtn, endBtn, closeBtn]),
-      ticket, log, article, extra, suggest, el("div", { class: "actions" }, [human]), form,
+      ticket, logBox, article, extra, suggest, el("div", { class: "actions" }, [human]), form,
     ]);
     launcher.setAttribute("aria-controls", "t0-panel");
     form.addEventListener("submit", ev => {
@@ -376,7 +380,7 @@ button { cursor: pointer; }
     });
     panel.addEventListener("keydown", trapFocus);
     wrap.appendChild(panel);
-    ui = { panel, log, typing, ticket, article, extra, suggest, suggestLabel, input, sendBtn, human, endBtn, newBtn, closeBtn };
+    ui = { panel, log, logBox, typing, ticket, article, extra, suggest, suggestLabel, input, sendBtn, human, endBtn, newBtn, closeBtn };
     greet();
     if (saved.conv) {
       showTicket(saved.conv.ticket);
@@ -769,7 +773,7 @@ button { cursor: pointer; }
   async function openArticle(id) {
     ui.article.textContent = "";
     ui.article.appendChild(el("p", { text: T.loading }));
-    ui.article.hidden = false; ui.log.hidden = true;
+    ui.article.hidden = false; ui.logBox.hidden = true;
     try {
       const a = await api("/api/articles/" + encodeURIComponent(id), { auth: false });
       const heading = el("h3", { tabindex: "-1", text: a.title });
@@ -787,7 +791,7 @@ button { cursor: pointer; }
   }
   function closeArticle(focus) {
     if (!ui) return;
-    ui.article.hidden = true; ui.log.hidden = false;
+    ui.article.hidden = true; ui.logBox.hidden = false;
     delete ui.article.dataset.article;
     scrollDown();
     if (focus) ui.input.focus();

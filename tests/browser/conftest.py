@@ -4,6 +4,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,19 @@ def page(browser):
     pg = context.new_page()
     yield pg
     context.close()
+
+
+AXE = Path(__file__).resolve().parents[2] / "var" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, selector: str, impacts=("serious", "critical")) -> list:
+    """axe-core's violations of ``impacts`` inside ``selector`` (shadow DOM included), as "rule: help (n nodes)".
+    axe-core comes from npm through .ci/install-browser (var/npm), never from the network at test time; the page must
+    allow an injected script (no CSP of its own)."""
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed (var/npm): run .ci/install-browser")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async (sel) => await axe.run(document.querySelector(sel), {resultTypes: ['violations']})", selector)
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes: {v['nodes'][0]['target']})"
+            for v in result["violations"] if v["impact"] in impacts]

@@ -7,7 +7,8 @@ inside the panel, 👎 -> a hand-off with its ticket, an agent's reply live (the
 intact, a message sent while offline delivered once when the network returns, the survey after the agent resolves.
 In French, on tier0's own /demo page, with the keyboard only: open, type, choose a quick reply, ask for a person,
 close with Escape, focus kept in the panel; no CSP violation. Both run an accessibility check of our own (names,
-roles, live region, contrast AA, visible focus): axe-core is not vendored (no network in tests). Screenshots of each
+roles, live region, contrast AA, visible focus); the first also runs axe-core (npm, installed by .ci/install-browser)
+over the open panel: no serious or critical violation. Screenshots of each
 state in both languages go to docs/screenshots/widget-*.png.
 """
 
@@ -21,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import expect
+
+from tests.browser.conftest import axe_violations
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "widget test password"
@@ -279,6 +282,7 @@ def test_the_widget_on_another_origin_answers_hands_off_and_survives_reload_and_
         assert [(r.rating, r.comment, r.resolved_by) for r in rows] == [(4, "Quick and kind.", "agent")]
 
     assert page.evaluate(AUDIT) == []
+    assert axe_violations(page, "tier0-widget") == []  # axe-core: no serious or critical violation in the panel
     page.set_viewport_size({"width": 360, "height": 740})
     box = w(page, ".panel").bounding_box()
     assert box["width"] == 360 and box["height"] == 740  # full screen on a phone
