@@ -1,35 +1,8 @@
 """The escalation analytics on a seeded history, every figure checked to the number, without a model.
 
-A real SQLite file holds three days of a desk (Monday 2 to Wednesday 4 March 2026, Paris time, UTC+1): conversations
-and their messages written through the ORM at chosen times, tickets moved through the real desk
-(handoff.service.HandoffService) under a FrozenClock set at each step, so their events and SLA fields are the ones
-the product writes, and survey answers. Around the period: a conversation at 23:30 UTC on the evening before (00:30
-in Paris: inside), one at 23:30 UTC on the last evening (outside), a ticket from the week before reopened inside,
-`tier0 eval`'s conversations (never counted) and a survey answer before the period.
-
-The history, and what each piece should count for:
-
-    C1  en Mon 08:00  answer, "yes"                                   answered, resolved (confirmed), helpful yes
-    C2  fr Sun 23:30 UTC = Mon 00:30 Paris  answer, silence            answered, resolved (assumed)
-    C3  en Mon 10:00  answer, "no" -> T1 (not_helpful)                answered, handed off, helpful no
-    C4  fr Tue 09:00  "a person" -> T2 (customer_request)             handed off
-    C5  en Tue 14:00  answer, another question 6 h later              answered only
-    C6  en Wed 20:00  answer 16 h before "now"                        answered, resolution pending
-    C7  en Wed 23:30 UTC = Thu 00:30 Paris                            outside the period
-    C8  eval Tue      answer                                          never counted
-    C9  (no language) Wed 10:00 "hello"                               a conversation, language unknown
-    C10 fr Wed 11:00  needs authority -> T3 (needs_authority)         handed off
-    C11 en Fri 27 Feb -> T0, resolved then, reopened Mon 12:00        a reopening and an SLA stint, no new ticket
-
-    T1 front (24/7, L1 normal: first response 10 min, resolution 60 min) created Mon 10:02, alice replies 10:08
-       (6 min: met), the customer writes 10:20 (paused 12 min), resolved 10:40 (26 min: met)
-    T2 front created Tue 09:00, alice escalates (functional) 09:30 without replying (first response breached at
-       L1) -> tech (office hours 09-18 Paris = 08-17 UTC, L2 normal: 30 min / 4 h); dave replies 10:30 (60 min:
-       breached), resolves 11:00 (90 min less the 30 min pause = 60 min: met)
-    T3 front created Wed 11:00, bob escalates (hierarchical) 11:05 -> bosses (24/7, L2): nobody answers until
-       "now" (Thu 12:00): both first response and resolution breached at L2; nothing breached at L1
-    T0 reopened Mon 12:00 by the customer, alice replies 12:20 (20 min: breached), resolves 12:30 (30 - 10 paused
-       = 20 min: met)
+The history (tests/unit/analytics_history.py, whose docstring lists each conversation and ticket and what it should
+count for) is three days of a desk in a real SQLite file, written through the ORM and the real desk under a
+FrozenClock.
 """
 
 from __future__ import annotations
