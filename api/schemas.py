@@ -696,8 +696,11 @@ class GapOut(BaseModel):
 class GapReport(BaseModel):
     since: str
     until: str
-    distance: float = Field(..., description="the clustering's threshold (TIER0_GAPS_DISTANCE) on the KB's yardstick per "
-                            "language: 0 = two phrasings of one article, 1 = two different articles")
+    distance: float = Field(
+        ...,
+        description="the clustering's threshold (TIER0_GAPS_DISTANCE) on the KB's yardstick per language: "
+        "0 = two phrasings of one article, 1 = two different articles",
+    )
     questions: int = Field(..., description="unanswered questions grouped")
     groups: List[GapOut]
 
