@@ -46,15 +46,17 @@ class LiveHub:
             except RuntimeError:  # loop closed: the page went away
                 pass
 
-    async def wait(self, topic: str, timeout: float) -> None:
+    async def wait(self, topic: str, timeout: float) -> bool:
+        """Until ``topic`` is notified (True) or ``timeout`` seconds pass (False)."""
         ev = asyncio.Event()
         key = (asyncio.get_running_loop(), ev)
         with self._lock:
             self._waiters.setdefault(topic, set()).add(key)
         try:
             await asyncio.wait_for(ev.wait(), timeout)
+            return True
         except asyncio.TimeoutError:
-            pass
+            return False
         finally:
             with self._lock:
                 waiters = self._waiters.get(topic)
@@ -81,8 +83,16 @@ class LiveHub:
         and, through the bus, in the others."""
         payload = {"event": event, "ticket": {k: v for k, v in ticket.items() if k != "transcript"}}
         self._fan_out(payload)
+        self._wake_customer(payload)
         if self.bus is not None:
             self.bus.publish({"kind": "desk", "payload": payload})
+
+    def _wake_customer(self, payload: Dict[str, Any]) -> None:
+        """A ticket changed (claimed, moved, resolved…): its conversation's open widget re-reads who is on it and its
+        place in the queue (the stream's ``status`` event)."""
+        conversation = payload["ticket"].get("conversation_id")
+        if conversation:
+            self._wake(str(conversation))
 
     def _fan_out(self, payload: Dict[str, Any]) -> None:
         event, ticket = payload["event"], payload["ticket"]
@@ -119,6 +129,7 @@ class LiveHub:
             self._wake(str(message["topic"]))
         elif message.get("kind") == "desk":
             self._fan_out(message["payload"])
+            self._wake_customer(message["payload"])
         elif message.get("kind") == "revoke":
             self._end_streams(str(message["username"]), message.get("session"))
 

@@ -163,6 +163,8 @@ class Transcript(BaseModel):
     messages: List[CustomerMessage]
     more: bool = Field(False, description="later messages exist: ask again with after=<the last message's id>")
     ended_at: Optional[str] = Field(None, description="the customer ended it (POST …/end): no new message (W1)")
+    ticket: Optional[PublicTicket] = Field(None, description="the open request for a person, as of now: its team, "
+                                           "place in the queue and expected wait, or who is on it")
 
 
 class ArticleOut(BaseModel):

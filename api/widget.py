@@ -46,9 +46,10 @@ from tier0 import identity
 from tier0.conversations import MAX_ROW_ID, MAX_TRANSCRIPT_PAGE, TRANSCRIPT_PAGE
 from tier0.errors import Forbidden, InvalidInput, NotFound
 from tier0.stream_tickets import CONVERSATION
-from tier0.vocab import MAX_IDEMPOTENCY_KEY_CHARS, MAX_SEARCH_CHARS, ArticleStatus, Channel, Language
+from tier0.vocab import MAX_IDEMPOTENCY_KEY_CHARS, MAX_SEARCH_CHARS, ArticleStatus, Channel, Language, TicketStatus
 
 router = APIRouter(prefix="/api", tags=["widget"])
+STATUS_RECHECK_S = 5  # while a ticket waits for an agent, its stream re-reads the place in the queue this often
 PUBLIC_DATA = ("buttons", "sources", "outcome", "agent", "notice")
 
 
@@ -73,8 +74,9 @@ def public_ticket(ticket: Optional[Dict[str, Any]], agents: Any = None) -> Optio
     if not ticket:
         return None
     out: Dict[str, Any] = {"id": ticket["id"], "status": ticket["status"]}
+    waiting = ticket["status"] == TicketStatus.WAITING  # once an agent has it, the place in the queue is moot
     for key in ("team", "position", "expected_wait_minutes"):
-        if ticket.get(key) is not None:
+        if ticket.get(key) is not None and (key == "team" or waiting):
             out[key] = ticket[key]
     if ticket.get("availability") == "offline":  # nobody can take it now: the widget offers POST …/contact (W1)
         out["offline"] = True
@@ -180,12 +182,29 @@ def read_transcript(
     ``more`` says that later messages exist (ask again with ``after`` = the last id)."""
     conv = engine.services.conversations.authorize(conversation_id, token)
     messages, more = engine.services.conversations.transcript_page(conversation_id, limit, after_id=after)
-    out = {"conversation_id": conv.id, "status": conv.status, "language": conv.language,
+    out: Dict[str, Any] = {"conversation_id": conv.id, "status": conv.status, "language": conv.language,
            "messages": [public_message(m) for m in messages], "more": more}
     ended = service.ended_at(engine.services.db, conversation_id)
     if ended is not None:  # a page reloaded on an ended conversation offers the survey or a new one (W1)
         out["ended_at"] = ended.isoformat() + "Z"
+    ticket = open_ticket(engine, conversation_id)
+    if ticket is not None:
+        out["ticket"] = ticket
     return out
+
+
+def open_ticket(engine: Any, conversation_id: str) -> Optional[Dict[str, Any]]:
+    """The conversation's open request for a person as its customer sees it now (its place in the queue moves as
+    the tickets ahead are claimed; the agent's name appears once one claims it)."""
+    services = engine.services
+    return public_ticket(services.handoff.open_ticket_for(conversation_id, availability=True), services.agents)
+
+
+def customer_status(engine: Any, conversation_id: str) -> Dict[str, Any]:
+    """The stream's ``status`` event: the conversation's status and its open ticket, if any."""
+    conv = engine.services.conversations.get(conversation_id)
+    ticket = open_ticket(engine, conversation_id)
+    return {"status": conv.status, **({"ticket": ticket} if ticket is not None else {})}
 
 
 def resume_from(last_event_id: Optional[str], after: int) -> int:
@@ -236,7 +255,9 @@ async def stream_transcript(
     async def gen():
         nonlocal last_id
         yield "retry: 1000\n\n"
-        idle = 0.0
+        idle = since_check = 0.0
+        status: Optional[Dict[str, Any]] = None
+        woken = True
         while not await request.is_disconnected():
             messages, more = await run_in_threadpool(store.transcript_page, conversation_id, TRANSCRIPT_PAGE, last_id)
             for m in messages:
@@ -246,12 +267,20 @@ async def stream_transcript(
                 continue  # the next page at once
             if messages:
                 idle = 0.0
-            elif idle >= 15:
-                conv = await run_in_threadpool(store.get, conversation_id)
-                yield sse("status", {"status": conv.status})
-                idle = 0.0
-            await hub.wait(conversation_id, timeout=1.0)
+            # the status, with the ticket's place in the queue or its agent: when something happened to the
+            # conversation or its ticket (woken), every STATUS_RECHECK_S while its ticket waits for an agent (the
+            # tickets ahead move), and every 15 s anyway (which also keeps proxies from closing an idle stream)
+            waiting = bool(status and status.get("ticket") and "agent" not in status["ticket"])
+            if woken or idle >= 15 or (waiting and since_check >= STATUS_RECHECK_S):
+                now = await run_in_threadpool(customer_status, engine, conversation_id)
+                since_check = 0.0
+                if now != status or idle >= 15:
+                    yield sse("status", now)
+                    idle = 0.0
+                status = now
+            woken = await hub.wait(conversation_id, timeout=1.0)
             idle += 1.0
+            since_check += 1.0
 
     return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

@@ -476,7 +476,11 @@ button { cursor: pointer; }
 
   function showTicket(tk) {
     if (!ui) return;
-    if (saved.conv) { saved.conv.ticket = tk || null; save(); }
+    if (saved.conv) {
+      const before = saved.conv.ticket;  // the same request re-read (the stream's status): the address stays given
+      if (tk && before && before.id === tk.id && before.contact_saved) tk = Object.assign({}, tk, { contact_saved: true });
+      saved.conv.ticket = tk || null; save();
+    }
     ui.ticket.textContent = "";
     if (!tk || !tk.id) { ui.ticket.hidden = true; return; }
     ui.ticket.hidden = false;

@@ -229,13 +229,15 @@ def test_the_widget_on_another_origin_answers_hands_off_and_survives_reload_and_
     # an agent's reply arrives live, with the agent's name
     expect(page.locator("tier0-widget")).to_have_attribute("data-live", "on", timeout=5000)
     desk = sites["tier0"] + f"/api/desk/tickets/{ref}"
+    expect(bar).to_contain_text("Position in the queue")
     assert httpx.post(desk + "/claim", headers=bob).status_code == 200
+    expect(bar).to_contain_text("Bob is looking after you", timeout=3000)  # the stream's status: before any reply
+    expect(bar).not_to_contain_text("Position in the queue")
     t0 = time.monotonic()
     assert httpx.post(desk + "/reply", headers=bob, json={"text": "Hello, Bob here. Let me help."}).status_code == 200
     reply = w(page, ".msg.agent").last
     expect(reply).to_contain_text("Bob here", timeout=3000)
     live_s = time.monotonic() - t0
-    expect(bar).to_contain_text("is looking after you")
 
     # reload (and another page of the site): the conversation is intact, the panel still open
     page.goto(sites["host"] + "/page2")

@@ -168,6 +168,38 @@ def test_the_offline_hand_off_says_so_and_takes_an_address(client):
     assert transcript(client, cid, auth)[-1]["text"] == out["promise"]
 
 
+# -- the wait, as it moves -------------------------------------------------------------------------------------------
+def test_the_waiting_customer_sees_the_queue_move_and_who_takes_over(client):
+    """The transcript (what a reloaded or polling widget reads; the stream's ``status`` event says the same) carries
+    the open request as of now: its place drops when a ticket ahead is claimed, then the agent's name appears."""
+    from handoff.agents import AgentView
+    from tier0.errors import Conflict
+
+    agents = client.app.state.engine.services.agents
+    try:
+        agents.create("alice", "a long enough password 1", role="agent", display_name="Alice")
+    except Conflict:  # another test made her first
+        pass
+    alice = AgentView("alice", "Alice", "agent", ("tier1",))  # a member of tier1 (data/desk.yml)
+    desk = client.app.state.engine.services.handoff
+    first, auth1 = start(client)
+    ahead = say(client, first, auth1, "I want to talk to a human please")["ticket"]
+    cid, auth = start(client)
+    mine = say(client, cid, auth, "I want to talk to a human please")["ticket"]
+    r = client.get(f"/api/conversations/{cid}/messages", headers=auth)
+    assert r.status_code == 200, r.text
+    now = r.json()["ticket"]
+    assert now["id"] == mine["id"] and now["position"] == mine["position"] >= 2 and "agent" not in now
+    desk.claim(ahead["id"], alice)  # the ticket ahead is taken: one place up
+    now = client.get(f"/api/conversations/{cid}/messages", headers=auth).json()["ticket"]
+    assert now["position"] == mine["position"] - 1
+    desk.claim(mine["id"], alice)
+    now = client.get(f"/api/conversations/{cid}/messages", headers=auth).json()["ticket"]
+    assert now["agent"] == agents.display_name("alice") and now["id"] == mine["id"] and "position" not in now
+    for ref in (ahead["id"], mine["id"]):
+        desk.resolve(ref, alice, "Done.")
+
+
 # -- CORS ---------------------------------------------------------------------------------------------------------
 def preflight(client, origin, path="/api/conversations/x/messages"):
     return client.options(path, headers={"Origin": origin, "Access-Control-Request-Method": "POST",
