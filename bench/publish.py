@@ -7,7 +7,8 @@ calibration; the full refit that follows in the background is switched off here 
 separately on the sample KB, as what every KB change cost a worker before.
 
     .venv/bin/python bench/publish.py --kb sample                      # default models, calibrated (fits once)
-    .venv/bin/python bench/publish.py --kb generated --articles 10000 --models multilingual-e5-small
+    .venv/bin/python bench/publish.py --kb generated --articles 10000 --models multilingual-e5-small \
+        --home var/bench-publish-10k                                   # kept: a second run reuses the 10,000
 
 The generated KB has no calibration (a fit over 10,000 articles is another bench): "answerable" there means the new
 article is the search's first candidate for its own alternate question, by the fused score.
@@ -48,12 +49,12 @@ def generated_article(i: int, rng: random.Random) -> dict:
     }
 
 
-def new_article(i: int) -> dict:
+def new_article(i: int, tag: str = "") -> dict:
     topics = ["recycling old electronics in stores", "gift wrapping at checkout", "renting a van for furniture",
               "engraving a watch", "repairing a bicycle puncture", "storing a sofa until moving day",
               "a pet-friendly shop policy", "a student discount card"]
-    topic = topics[i % len(topics)]
-    return {"id": f"new-{i}", "title": f"About {topic}", "lang": "en",
+    topic = topics[i % len(topics)] + (f" {tag}" if tag else "")
+    return {"id": f"new-{tag}{i}" if tag else f"new-{i}", "title": f"About {topic}", "lang": "en",
             "questions": [f"tell me about {topic}", f"do you offer {topic}?"],
             "body": f"Yes: we offer {topic} in every store. Ask at the counter; it takes about ten minutes."}
 
@@ -73,12 +74,12 @@ def answerable(index, art: dict, services=None) -> dict:
     return {"answered": ok, "decision": kind, "search_ms": round((time.monotonic() - started) * 1000, 1)}
 
 
-def publish_runs(kb, index, services, publishes: int) -> list:
+def publish_runs(kb, index, services, publishes: int, tag: str = "") -> list:
     from knowledge_base.markdown import ArticleData
 
     runs = []
     for i in range(publishes):
-        art = new_article(i)
+        art = new_article(i, tag)
         stats = dict(index.stats)
         started = time.monotonic()
         kb.upsert(ArticleData(**art))
@@ -88,7 +89,7 @@ def publish_runs(kb, index, services, publishes: int) -> list:
                      "embedded_units": index.stats["embedded_units"] - stats["embedded_units"],
                      "full_syncs": index.stats["syncs"] - stats["syncs"]})
     # an edit of the first one: answered from version 2
-    art = {**new_article(0), "body": "Changed: " + new_article(0)["body"]}
+    art = {**new_article(0, tag), "body": "Changed: " + new_article(0, tag)["body"]}
     started = time.monotonic()
     kb.upsert(ArticleData(**art))
     took = time.monotonic() - started
@@ -141,19 +142,30 @@ def bench_generated(home: Path, models: str, n: int, publishes: int) -> dict:
     kb = KnowledgeBase(db)
     rng = random.Random(7)
     started = time.monotonic()
-    for i in range(n):
+    reused = kb.count()  # a --home kept from an earlier run: its articles and index are there already
+    for i in range(reused, n):
         kb.upsert(ArticleData(**generated_article(i, rng)))
     stored = time.monotonic() - started
+    started = time.monotonic()
     index = SearchIndex(load_embedders(models, threads=1), home / "index")
+    loaded = time.monotonic() - started
     started = time.monotonic()
     with every_core(1):
         index.sync(kb.published(), kb.fingerprint())
     built = time.monotonic() - started
     follower = KbFollower(kb, index, refit=lambda: None, refit_lock=threading.Lock(), delay=-1)
     kb.on_change(follower.changed)
-    runs = publish_runs(kb, index, None, publishes)
+    runs = publish_runs(kb, index, None, publishes, tag=f"r{int(time.time())}-")
     return {"kb": f"generated-{n}", "models": models, "articles": len(index), "units": len(index.units()),
-            "store_s": round(stored, 1), "build_s": round(built, 1), "runs": runs, **parts(index)}
+            "reused_articles": reused, "store_s": round(stored, 1), "load_s": round(loaded, 1),
+            "build_s": round(built, 1), "rss_mb": rss_mb(), "runs": runs, **parts(index)}
+
+
+def rss_mb() -> float:
+    """This process's peak resident memory (what a worker holding this index needs), in MB."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def main(argv=None) -> int:
@@ -163,15 +175,21 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=None, help="embedding models (default: tier0's)")
     ap.add_argument("--publishes", type=int, default=5)
     ap.add_argument("--json", type=Path, help="write the result here too")
+    ap.add_argument("--home", type=Path, help="generated KB: keep its database and index here, reused next time "
+                    "(the store and embedding steps then take seconds; each run publishes new articles)")
     args = ap.parse_args(argv)
     from tier0.config import DEFAULT_EMBEDDING_MODELS
 
     models = args.models or DEFAULT_EMBEDDING_MODELS
-    with tempfile.TemporaryDirectory(prefix="tier0-bench-publish-") as tmp:
-        if args.kb == "sample":
-            out = bench_sample(Path(tmp), models, args.publishes)
-        else:
-            out = bench_generated(Path(tmp), models, args.articles, args.publishes)
+    if args.home is not None and args.kb == "generated":  # kept: the next run reuses its articles and index
+        args.home.mkdir(parents=True, exist_ok=True)
+        out = bench_generated(args.home, models, args.articles, args.publishes)
+    else:
+        with tempfile.TemporaryDirectory(prefix="tier0-bench-publish-") as tmp:
+            if args.kb == "sample":
+                out = bench_sample(Path(tmp), models, args.publishes)
+            else:
+                out = bench_generated(Path(tmp), models, args.articles, args.publishes)
     ms = [r["publish_ms"] for r in out["runs"]]
     out["publish_ms_median"] = statistics.median(ms)
     out["publish_ms_max"] = max(ms)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol, Sequence, Tuple, runtime_checkable
 
@@ -20,6 +21,8 @@ class VectorIndex(Protocol):
     def search(self, vectors: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]: ...
 
     def save(self, path: Path) -> None: ...
+
+    def snapshot(self) -> "Snapshot": ...
 
     def __len__(self) -> int: ...
 
@@ -66,11 +69,29 @@ class FaissIndex:
         return self._index.search(vectors, min(k, len(self)))
 
     def save(self, path: Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # several workers may save at once
-        self._faiss.write_index(self._index, str(tmp))
-        tmp.replace(path)
+        self.snapshot().write(path)
+
+    def snapshot(self) -> "Snapshot":
+        """The index as bytes, at once (a copy in memory): written later, outside the caller's lock."""
+        return Snapshot(self._faiss.serialize_index(self._index))
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+
+class Snapshot:
+    """A vector index serialised in memory (:meth:`FaissIndex.snapshot`), for writing to disk later."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+
+    def write(self, path: Path) -> None:
+        """Atomically: a reader sees the old file or the new one, never half of one."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.{threading.get_ident()}.tmp")  # workers, threads
+        with open(tmp, "wb") as f:
+            self.data.tofile(f)
+        tmp.replace(path)

@@ -150,6 +150,9 @@ def _meta_of(a) -> ArticleMeta:
     return ArticleMeta(a.id, a.title, a.lang, a.category, a.handoff, getattr(a, "version", None))
 
 
+SAVE_DELAY_S = 0.5  # an incremental update is written this long after it (coalesced), see SearchIndex._save_soon
+
+
 class SearchIndex:
     """The KB's units, on disk under ``directory``, kept in step with the published articles."""
 
@@ -168,6 +171,10 @@ class SearchIndex:
         # what keeping in step cost: full syncs, incremental updates, units embedded (tests and the bench read it)
         self.stats: Dict[str, int] = {"syncs": 0, "updates": 0, "embedded_units": 0}
         self.calibrator: Optional[Any] = None  # retrieval.calibration.Calibrator, set by whoever fits or loads one
+        self._save_lock = threading.Lock()  # one writer at a time; taken after the lock, never before it
+        self._snapshots = self._written = 0  # snapshots taken, and the newest one on disk
+        self._dirty = False  # changed in memory since the last write (see _save_soon)
+        self._saver: Optional[threading.Thread] = None
         self._load()
 
     @property
@@ -206,19 +213,77 @@ class SearchIndex:
         self._rebuild_lexical()
 
     def _save(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for e, d in zip(self.embedders, self._dense):
-            d.save(self._vectors_path(e.name))
+        """Write the index now (a full sync or rebuild, under the lock)."""
+        with self._lock:
+            self._dirty = False
+            vectors, manifest, seq = self._snapshot()
+        self._write(vectors, manifest, seq)
+
+    def _snapshot(self) -> Tuple[list, Dict[str, Any], int]:
+        """Under the lock, what :meth:`_write` puts on disk, numbered: copies, so that searches and updates go on
+        while it writes (the units and metadata are never changed in place, only replaced)."""
+        self._snapshots += 1
+        vectors = [(self._vectors_path(e.name), d.snapshot()) for e, d in zip(self.embedders, self._dense)]
         manifest = {
             "models": self.model_names,
             "next_id": self._next_id,
-            "hashes": self._hashes,
+            "hashes": dict(self._hashes),
             "meta": {k: m.__dict__ for k, m in self._meta.items()},
             "units": {str(k): u.__dict__ for k, u in self._units.items()},
         }
-        tmp = self._manifest_path.with_suffix(f".{os.getpid()}.tmp")  # several workers may save at once
-        tmp.write_text(json.dumps(manifest, ensure_ascii=False))
-        tmp.replace(self._manifest_path)
+        return vectors, manifest, self._snapshots
+
+    def _write(self, vectors: list, manifest: Dict[str, Any], seq: int) -> None:
+        """One writer at a time; a snapshot older than the one on disk is dropped (the lock is never waited for
+        while writing, so a search or an update waits only for the snapshot itself)."""
+        with self._save_lock:
+            if seq <= self._written:
+                return
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for path, snap in vectors:
+                snap.write(path)
+            tmp = self._manifest_path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # workers, threads
+            tmp.write_text(json.dumps(manifest, ensure_ascii=False))
+            tmp.replace(self._manifest_path)
+            self._written = seq
+
+    def _save_soon(self) -> None:
+        """After an incremental update: the index on disk follows SAVE_DELAY_S later, in a thread of its own, so a
+        publish is answerable without waiting for the whole index to be written (seconds at 10,000 articles); a burst
+        of updates is written once. The thread is not a daemon: a one-shot command waits for it before exiting. A
+        process killed in between loses nothing: the next start re-syncs the index with the KB's fingerprint."""
+        self._dirty = True
+        if self._saver is None:  # under the lock, like the saver's own "nothing left, I stop"
+            self._saver = threading.Thread(target=self._save_later, name="tier0-index-save", daemon=False)
+            self._saver.start()
+
+    def _save_later(self) -> None:
+        import time
+
+        while True:
+            time.sleep(SAVE_DELAY_S)
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - a full disk must not kill the worker: the next start re-syncs
+                log.exception("retrieval.index_save_failed directory=%s", self.directory)
+            with self._lock:
+                if not self._dirty:  # else an update came during the write: once more
+                    self._saver = None
+                    return
+
+    def flush(self) -> None:
+        """Write what an incremental update left in memory only, and wait for any write under way: afterwards the
+        files under ``directory`` hold the index as it is now."""
+        with self._lock:
+            if not self._dirty:
+                vectors = None
+            else:
+                self._dirty = False
+                vectors, manifest, seq = self._snapshot()
+        if vectors is not None:
+            self._write(vectors, manifest, seq)
+        with self._save_lock:  # a write under way (the saver's) is finished
+            pass
 
     def _rebuild_lexical(self) -> None:
         self._lexical.build((uid, u.text) for uid, u in sorted(self._units.items()))
@@ -260,7 +325,7 @@ class SearchIndex:
         embedded = self._embed(wanted)  # outside the lock: the slow part
         with self._lock:
             self.stats["updates"] += 1
-            self._replace(removed | {a.id for a in wanted}, wanted, hashes, embedded)
+            self._replace(removed | {a.id for a in wanted}, wanted, hashes, embedded, save_now=False)
         log.info("retrieval.index_updated updated=%s removed=%s", [a.id for a in wanted], sorted(removed))
         return {"updated": len(wanted), "removed": len(removed)}
 
@@ -299,7 +364,7 @@ class SearchIndex:
         return units, vectors
 
     def _replace(self, drop_articles: Collection[str], articles: Sequence, hashes: Mapping[str, str],
-                 embedded: Tuple[List[Unit], List[np.ndarray]]) -> None:
+                 embedded: Tuple[List[Unit], List[np.ndarray]], save_now: bool = True) -> None:
         """Under the lock: remove every unit of ``drop_articles``, add ``articles`` with their embedded units."""
         drop = [uid for uid, u in self._units.items() if u.article_id in drop_articles]
         for d in self._dense:
@@ -320,7 +385,10 @@ class SearchIndex:
                 d.add(ids, v)
             self._units.update(zip(ids, new_units))
         self._rebuild_lexical()
-        self._save()
+        if save_now:
+            self._save()
+        else:
+            self._save_soon()
 
     def overlay(self, articles: Sequence) -> Overlay:
         """``articles`` (drafts: objects like :meth:`update`'s) embedded for :meth:`search_query`'s ``overlay``;

@@ -140,7 +140,9 @@ def seed_index(engine, target: Path) -> Path:
     (minutes on a 2-core box), and re-syncs only what differs. Returns ``target``."""
     import shutil
 
-    shutil.copytree(engine.services.settings.index_dir, target, dirs_exist_ok=True)
+    engine.services.index.flush()  # an incremental update's write is deferred: the files first, then the copy
+    shutil.copytree(engine.services.settings.index_dir, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.tmp"))
     return target
 
 

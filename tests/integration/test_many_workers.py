@@ -99,7 +99,8 @@ def _two_workers(tmp_path_factory, engine, db_url: str, r):
                     HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     # The session's engine has indexed and calibrated the same KB with the same models: machine a starts from a copy
     # of its index (the calibration matches the KB's content, so it is loaded, not fitted again: minutes saved).
-    shutil.copytree(engine.services.settings.index_dir, root / "a" / "index")
+    engine.services.index.flush()
+    shutil.copytree(engine.services.settings.index_dir, root / "a" / "index", ignore=shutil.ignore_patterns("*.tmp"))
     # what `tier0 serve --workers N` does first: the schema, the sample KB, the index and the model, once
     prep = subprocess.run([sys.executable, "-m", "cli", "prepare"], cwd=REPO, capture_output=True, text=True,
                           env=dict(base_env, TIER0_HOME=str(root / "a")), timeout=START_TIMEOUT_S)
