@@ -124,3 +124,66 @@ def test_the_gap_report_groups_the_questions_the_bot_could_not_answer(editor_ser
     assert any(q in shown for q in UNANSWERED), shown
     page.screenshot(path=str(GAPS_SCREENSHOT), full_page=True)
     assert errors == []
+
+
+BIKE = """---
+id: bike-puncture-en
+title: Repairing a bicycle puncture in store
+lang: en
+category: services
+questions:
+  - can you fix a flat tyre on my bike?
+  - do you repair bicycle punctures?
+---
+Bring the bicycle to any store: a puncture is **repaired in 20 minutes** for 8 euros, inner tube included.
+"""
+
+
+def test_an_editor_tries_a_draft_then_imports_it_from_a_zip(editor_server, browser, tmp_path):
+    """"Try it": what the bot would do with an unpublished draft, with its rank among the candidates; then the KB's
+    export downloaded from the console, the article added to the zip, checked (dry run), applied, and answered."""
+    import zipfile
+
+    page, errors = signed_in_editor(browser, editor_server)
+    page.locator("#panels button", has_text="Try it").click()
+    page.fill("#try-question", "do you repair bicycle punctures?")
+    page.select_option("#try-language", "en")
+    page.check("#try-with-draft")
+    page.fill("#try-draft-id", "bike-puncture-en")
+    page.fill("#try-draft-title", "Repairing a bicycle puncture in store")
+    page.fill("#try-draft-body", "Bring the bicycle to any store: a puncture is repaired in 20 minutes for 8 euros.")
+    page.fill("#try-draft-questions", "can you fix a flat tyre on my bike?\ndo you repair bicycle punctures?")
+    page.click("#try-run")
+    expect(page.locator("#try-draft-rank")).to_have_text(re.compile(r"#1$"), timeout=30000)
+    expect(page.locator("#try-decision")).to_have_attribute("data-decision", re.compile(r"\w+"))
+    expect(page.locator("#try-candidates")).to_contain_text("Repairing a bicycle puncture")
+
+    page.locator("#panels button", has_text="Import").click()
+    with page.expect_download(timeout=30000) as got:
+        page.click("#io-export")
+    exported = tmp_path / "kb.zip"
+    got.value.save_as(exported)
+    with zipfile.ZipFile(exported) as z:
+        names = z.namelist()
+    assert len([n for n in names if n.endswith(".md")]) >= 30 and any(n.startswith("fr/") for n in names)
+    with zipfile.ZipFile(exported, "a") as z:
+        z.writestr("en/bike-puncture-en.md", BIKE)
+    page.set_input_files("#io-file", str(exported))
+    page.click("#io-check")
+    created = page.locator("#io-outcomes tr[data-outcome=created]")
+    expect(created).to_contain_text("bike-puncture-en", timeout=30000)
+    expect(page.locator("#io-outcomes tr[data-outcome=created] td").nth(1)).to_have_text("1")
+    with httpx.Client(base_url=editor_server, timeout=60) as http:
+        r = http.get("/api/articles/bike-puncture-en")
+        assert r.status_code == 404  # a dry run writes nothing
+    expect(page.locator("#io-apply")).to_be_enabled()
+    page.click("#io-apply")
+    expect(page.locator("#status")).to_contain_text("Imported: 1 created", timeout=60000)
+    assert errors == []
+
+    with httpx.Client(base_url=editor_server, timeout=60) as http:
+        r = http.post("/api/conversations", json={"language": "en"})
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        turn = http.post(f"/api/conversations/{r.json()['conversation_id']}/messages", headers=auth,
+                         json={"text": "can you fix a flat tyre on my bike?"}).json()
+    assert turn["outcome"]["type"] == "answer" and turn["outcome"]["article_id"] == "bike-puncture-en", turn

@@ -156,20 +156,28 @@ def shot(page, name):
     page.screenshot(path=str(SHOTS / f"widget-{name}.png"))
 
 
-def check_offline_contact(page, lang_words):
-    """Nobody online (the team closed at this hour, or nobody signed in): the e-mail form validates, then promises."""
+def check_offline_contact(page, lang_words, tab_to=None):
+    """Nobody online (the team closed at this hour, or nobody signed in): the e-mail form validates, then promises.
+    ``tab_to(id)``: reach the field with the keyboard (Tab) and send with Enter, instead of the mouse."""
     ticket = stored(page)["conv"]["ticket"]
     form = w(page, "form.contact")
     if not ticket.get("offline"):
         expect(form).to_have_count(0)
         return False
     expect(form).to_be_visible()
-    w(page, "#t0-email").fill("not an address")
-    w(page, "form.contact button").click()
-    expect(w(page, "#t0-email-error")).to_contain_text(lang_words)
-    expect(w(page, "#t0-email")).to_have_attribute("aria-invalid", "true")
-    w(page, "#t0-email").fill("ada@example.com")
-    w(page, "form.contact button").click()
+    field = w(page, "#t0-email")
+    for address in ("not an address", "ada@example.com"):
+        if tab_to is None:
+            field.fill(address)
+            w(page, "form.contact button").click()
+        else:
+            tab_to("t0-email")
+            page.keyboard.press("Control+A")
+            page.keyboard.type(address)
+            page.keyboard.press("Enter")
+        if address == "not an address":
+            expect(w(page, "#t0-email-error")).to_contain_text(lang_words)
+            expect(field).to_have_attribute("aria-invalid", "true")
     expect(w(page, ".promise")).to_contain_text("ada@example.com", timeout=5000)
     return True
 
@@ -300,7 +308,7 @@ def test_the_widget_on_another_origin_answers_hands_off_and_survives_reload_and_
     context.close()
 
 
-def test_keyboard_only_in_french_on_the_demo_page(sites, browser):
+def test_keyboard_only_in_french_on_the_demo_page(sites, browser, bob, engine):
     context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.add_init_script(RECORD_VIOLATIONS)
@@ -351,7 +359,9 @@ def test_keyboard_only_in_french_on_the_demo_page(sites, browser):
         page.keyboard.press("Shift+Tab")
         assert (focused() or "").endswith("@panel"), focused()
 
-    # "Parler à un conseiller", by keyboard
+    # "Parler à un conseiller", by keyboard, with nobody of the team signed in: the e-mail form and its promise
+    assert httpx.post(sites["tier0"] + "/api/desk/logout", headers=bob).status_code in (200, 204)
+    assert engine.services.agents.online(["alice", "bob"]) == []  # tier1's members (data/desk.yml)
     for _ in range(40):
         if focused() == "human@panel":
             break
@@ -360,7 +370,14 @@ def test_keyboard_only_in_french_on_the_demo_page(sites, browser):
     expect(w(page, ".ticket")).to_have_attribute("data-ticket", re.compile(r"T-\d+"), timeout=20000)
     expect(w(page, ".ticket")).to_contain_text(re.compile(r"Demande T-\d+ · Équipe : service client"))
     expect(w(page, ".msg.customer .text").last).to_have_text("je veux parler à un conseiller")
-    check_offline_contact(page, "adresse e-mail valide")
+    def tab_to(element_id):
+        for _ in range(40):
+            if focused() == element_id + "@panel":
+                return
+            page.keyboard.press("Tab")
+        raise AssertionError(f"Tab never reached #{element_id}: {focused()}")
+
+    assert check_offline_contact(page, "adresse e-mail valide", tab_to)
     shot(page, "handoff-fr")
     assert page.evaluate(AUDIT) == []
 
