@@ -528,7 +528,7 @@ def test_the_widget_receives_exactly_the_public_fields(desk, staff, clock):
     cid, auth = customer(desk, customer={"name": "Pia", "email": "pia@example.com"})
     answer = say(desk, cid, auth, "I forgot my password, how can I get back into my account?")
     assert set(answer) == TURN_KEYS and answer["ticket"] is None
-    assert set(answer["outcome"]) == {"type", "article_id", "confidence"}
+    assert set(answer["outcome"]) == {"type", "article_id", "confidence", "version"}  # the version answered from
     # a message citing an article carries its safe HTML too (#23 W1)
     assert all(set(m) == BOT_MESSAGE_KEYS | ({"html"} if m["sources"] else set()) for m in answer["messages"])
     assert set(answer["messages"][0]["sources"][0]) == SOURCE_KEYS
