@@ -46,24 +46,21 @@ class LiveHub:
             except RuntimeError:  # loop closed: the page went away
                 pass
 
-    async def wait(self, topic: str, timeout: float) -> bool:
-        """Until ``topic`` is notified (True) or ``timeout`` seconds pass (False)."""
-        ev = asyncio.Event()
-        key = (asyncio.get_running_loop(), ev)
+    def subscribe(self, topic: str) -> "Subscription":
+        """A stream's wake-up for ``topic``, registered until :meth:`unsubscribe`: a notification that arrives while
+        the stream is busy (reading the database, sending) is kept for its next :meth:`Subscription.wait`."""
+        sub = Subscription(asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
-            self._waiters.setdefault(topic, set()).add(key)
-        try:
-            await asyncio.wait_for(ev.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
-        finally:
-            with self._lock:
-                waiters = self._waiters.get(topic)
-                if waiters is not None:
-                    waiters.discard(key)
-                    if not waiters:
-                        self._waiters.pop(topic, None)
+            self._waiters.setdefault(topic, set()).add((sub.loop, sub.event))
+        return sub
+
+    def unsubscribe(self, topic: str, sub: "Subscription") -> None:
+        with self._lock:
+            waiters = self._waiters.get(topic)
+            if waiters is not None:
+                waiters.discard((sub.loop, sub.event))
+                if not waiters:
+                    self._waiters.pop(topic, None)
 
     # -- the desk -----------------------------------------------------------------------------------------------
     def desk_subscribe(self, agent, session: Optional[str] = None) -> "DeskSubscription":
@@ -132,6 +129,26 @@ class LiveHub:
             self._wake_customer(message["payload"])
         elif message.get("kind") == "revoke":
             self._end_streams(str(message["username"]), message.get("session"))
+
+
+class Subscription:
+    """One conversation stream's wake-up (:meth:`LiveHub.subscribe`)."""
+
+    __slots__ = ("loop", "event")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event):
+        self.loop, self.event = loop, event
+
+    async def wait(self, timeout: float) -> bool:
+        """True at once if notified since the last wait (or when notified within ``timeout`` seconds), else False.
+        Cleared on return, before the caller reads what changed: a later notification is kept for the next wait."""
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            self.event.clear()
 
 
 class DeskSubscription:

@@ -253,8 +253,16 @@ async def stream_transcript(
     last_id = resume_from(request.headers.get("last-event-id"), after)
 
     async def gen():
-        nonlocal last_id
         yield "retry: 1000\n\n"
+        wake = hub.subscribe(conversation_id)  # before the first read: nothing stored after it is missed
+        try:
+            async for event in events(wake):
+                yield event
+        finally:
+            hub.unsubscribe(conversation_id, wake)
+
+    async def events(wake):
+        nonlocal last_id
         idle = since_check = 0.0
         status: Optional[Dict[str, Any]] = None
         woken = True
@@ -278,7 +286,7 @@ async def stream_transcript(
                     yield sse("status", now)
                     idle = 0.0
                 status = now
-            woken = await hub.wait(conversation_id, timeout=1.0)
+            woken = await wake.wait(timeout=1.0)  # at once if something came meanwhile
             idle += 1.0
             since_check += 1.0
 
