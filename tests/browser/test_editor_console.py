@@ -62,6 +62,15 @@ def signed_in_editor(browser, server):
     return page, errors
 
 
+def ask(server, question):
+    """A customer's first question in a new English conversation, through the chat API: the turn."""
+    with httpx.Client(base_url=server, timeout=60) as http:
+        r = http.post("/api/conversations", json={"language": "en"})
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        return http.post(f"/api/conversations/{r.json()['conversation_id']}/messages", headers=auth,
+                         json={"text": question}).json()
+
+
 def test_an_editor_publishes_an_article_and_the_bot_answers_from_it(editor_server, browser):
     page, errors = signed_in_editor(browser, editor_server)
     rows = page.locator(".art-table tbody tr")
@@ -96,11 +105,7 @@ def test_an_editor_publishes_an_article_and_the_bot_answers_from_it(editor_serve
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert errors == []
 
-    with httpx.Client(base_url=editor_server, timeout=60) as http:
-        r = http.post("/api/conversations", json={"language": "en"})
-        auth = {"Authorization": f"Bearer {r.json()['token']}"}
-        turn = http.post(f"/api/conversations/{r.json()['conversation_id']}/messages", headers=auth,
-                         json={"text": "can you gift wrap my order?"}).json()
+    turn = ask(editor_server, "can you gift wrap my order?")
     assert turn["outcome"]["type"] == "answer" and turn["outcome"]["article_id"] == "gift-wrapping", turn
     assert "3 euros" in turn["messages"][0]["text"]
     source = turn["messages"][0]["sources"][0]
@@ -109,13 +114,9 @@ def test_an_editor_publishes_an_article_and_the_bot_answers_from_it(editor_serve
 
 
 def test_the_gap_report_groups_the_questions_the_bot_could_not_answer(editor_server, browser):
-    with httpx.Client(base_url=editor_server, timeout=60) as http:
-        for question in UNANSWERED:
-            r = http.post("/api/conversations", json={"language": "en"})
-            auth = {"Authorization": f"Bearer {r.json()['token']}"}
-            turn = http.post(f"/api/conversations/{r.json()['conversation_id']}/messages", headers=auth,
-                             json={"text": question}).json()
-            assert turn["outcome"]["type"] != "answer", (question, turn["outcome"])
+    for question in UNANSWERED:
+        turn = ask(editor_server, question)
+        assert turn["outcome"]["type"] != "answer", (question, turn["outcome"])
     page, errors = signed_in_editor(browser, editor_server)
     page.locator("#panels button", has_text="Feedback and gaps").click()
     groups = page.locator("#fb-gaps li.gap")
@@ -181,9 +182,5 @@ def test_an_editor_tries_a_draft_then_imports_it_from_a_zip(editor_server, brows
     expect(page.locator("#status")).to_contain_text("Imported: 1 created", timeout=60000)
     assert errors == []
 
-    with httpx.Client(base_url=editor_server, timeout=60) as http:
-        r = http.post("/api/conversations", json={"language": "en"})
-        auth = {"Authorization": f"Bearer {r.json()['token']}"}
-        turn = http.post(f"/api/conversations/{r.json()['conversation_id']}/messages", headers=auth,
-                         json={"text": "can you fix a flat tyre on my bike?"}).json()
+    turn = ask(editor_server, "can you fix a flat tyre on my bike?")
     assert turn["outcome"]["type"] == "answer" and turn["outcome"]["article_id"] == "bike-puncture-en", turn
