@@ -20,8 +20,6 @@ class VectorIndex(Protocol):
 
     def search(self, vectors: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]: ...
 
-    def save(self, path: Path) -> None: ...
-
     def snapshot(self) -> "Snapshot": ...
 
     def __len__(self) -> int: ...
@@ -67,9 +65,6 @@ class FaissIndex:
             n = vectors.shape[0]
             return np.zeros((n, k), dtype="float32"), -np.ones((n, k), dtype="int64")
         return self._index.search(vectors, min(k, len(self)))
-
-    def save(self, path: Path) -> None:
-        self.snapshot().write(path)
 
     def snapshot(self) -> "Snapshot":
         """The index as bytes, at once (a copy in memory): written later, outside the caller's lock."""

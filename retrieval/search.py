@@ -213,11 +213,10 @@ class SearchIndex:
         self._rebuild_lexical()
 
     def _save(self) -> None:
-        """Write the index now (a full sync or rebuild, under the lock)."""
+        """Write the index now (a full sync or rebuild)."""
         with self._lock:
-            self._dirty = False
-            vectors, manifest, seq = self._snapshot()
-        self._write(vectors, manifest, seq)
+            self._dirty = True
+            self.flush()
 
     def _snapshot(self) -> Tuple[list, Dict[str, Any], int]:
         """Under the lock, what :meth:`_write` puts on disk, numbered: copies, so that searches and updates go on
