@@ -78,7 +78,7 @@ class Background:
     async def _once_across_workers(self) -> None:
         services = self.engine.services
         sla_interval = self.settings.sla_interval
-        next_renew = next_sla = next_purge = next_retention = 0.0
+        next_renew = next_sla = next_purge = next_retention = next_trackers = 0.0
         while True:
             now = time.monotonic()
             try:
@@ -98,6 +98,9 @@ class Background:
                     if self.scheduler and self.settings.retention_days > 0 and now >= next_retention:
                         next_retention = now + RETENTION_EVERY_S
                         await run_in_threadpool(self._retention)
+                    if self.scheduler and self.settings.tracker == "sql" and now >= next_trackers:
+                        next_trackers = now + RETENTION_EVERY_S
+                        await run_in_threadpool(self._expire_trackers)
             except Exception:  # noqa: BLE001 - keep scheduling; the error is logged
                 log.exception("background.leased_jobs_failed")
             await asyncio.sleep(1.0)
@@ -106,6 +109,12 @@ class Background:
         from bot.privacy import for_engine
 
         for_engine(self.engine).purge(self.settings.retention_days, max_batches=25)  # the rest at the next run
+
+    def _expire_trackers(self) -> None:
+        from bot.privacy import expire_sql_trackers
+
+        # Redis expires its tracker keys itself; the SQL store's rows go the same way, 20 batches a run at most
+        expire_sql_trackers(self.engine.services.db, self.settings.tracker_ttl_s, max_batches=20)
 
     async def _kb_watcher(self) -> None:
         services = self.engine.services

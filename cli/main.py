@@ -480,6 +480,12 @@ def cmd_privacy(args) -> int:
                 print("tier0 privacy: retention is off (TIER0_RETENTION_DAYS=0): nothing anonymised")
                 return 0
             result = service.purge(days, actor="cli")
+            if settings.tracker == "sql":
+                from bot.privacy import expire_sql_trackers
+
+                expired = expire_sql_trackers(db, settings.tracker_ttl_s)
+                print(f"tier0 privacy: {expired} tracker events of conversations silent for more than "
+                      f"{settings.tracker_ttl_s} s deleted (TIER0_TRACKER_TTL_S)")
         print(f"tier0 privacy: {result.summary()}")
         return 0
     finally:

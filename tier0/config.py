@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     # Redis, for several workers (``tier0 serve --workers N``, or several machines): Rasa's conversation trackers
     # and turn locks, and the live events (agent replies, ticket changes) that cross workers. Unset: one worker.
     redis_url: Optional[str] = None
-    # Where Rasa keeps each conversation's tracker: "sql" (this database, Rasa's ``events`` table), "redis" (with
-    # TIER0_REDIS_URL; trackers expire after TIER0_TRACKER_TTL_S) or "memory" (one worker only; lost on restart).
+    # Where Rasa keeps each conversation's tracker: "sql" (this database, Rasa's ``events`` table) or "redis" (with
+    # TIER0_REDIS_URL), both expiring TIER0_TRACKER_TTL_S after a conversation's last turn (Redis by itself, SQL by
+    # the hourly background job, bot.privacy.expire_sql_trackers), or "memory" (one worker only; lost on restart).
     # Default: redis when TIER0_REDIS_URL is set, else sql.
     tracker_store: Optional[str] = None
     tracker_ttl_s: int = 7 * 24 * 3600

@@ -38,6 +38,11 @@ def test_erasure_and_retention_on_postgresql():
             assert "+44 20 7946 0958" in text and rows_of(w, bob["cid"])["trackers"] == 2
             assert rows_of(w, ada["cid"])["trackers"] == rows_of(w, old["cid"])["trackers"] == 0
             assert [a["kind"] for a in w.privacy.audit()] == ["retention", "erase_email"]
+            # Rasa's memory of Bob's conversation (written in 1970 by the world) expires; his transcript stays
+            from bot.privacy import expire_sql_trackers
+
+            assert expire_sql_trackers(w.db, 7 * 24 * 3600, batch=1) == 2
+            assert rows_of(w, bob["cid"])["trackers"] == 0 and "+44 20 7946 0958" in dump(w)
         finally:
             w.close()
 

@@ -173,6 +173,34 @@ def test_the_tracker_of_a_conversation_goes_with_it_on_sql_only_its_own_rows(wor
         assert c.execute(sa.select(RASA_EVENTS.c.sender_id)).scalars().all() == [other.id, other.id]
 
 
+def test_sql_trackers_expire_after_the_ttl_and_a_turn_landing_meanwhile_keeps_its_events(world):
+    """What Redis does to a tracker key after TIER0_TRACKER_TTL_S, done to Rasa's ``events`` rows: a conversation
+    silent for longer loses Rasa's working memory (not its transcript); a recent one keeps everything."""
+    from bot.privacy import expire_sql_trackers
+    from tests.unit.privacy_world import tracker_turns
+
+    w = world
+    silent = [w.conversations.start()[0].id for _ in range(5)]
+    recent, _ = w.conversations.start()
+    for cid in silent:
+        tracker_turns(w, cid, "a", "b")  # events at t = 1.0 .. 2.5
+    w.conversations.add_message(silent[0], "customer", "where is my parcel?", {"language": "en"})
+    tracker_turns(w, recent.id, "c")
+    with w.db.engine.begin() as c:  # the recent conversation's last event at t = 100
+        c.execute(RASA_EVENTS.insert(), [{"sender_id": recent.id, "type_name": "user", "timestamp": 100.0,
+                                          "data": "{}"}])
+    assert expire_sql_trackers(w.db, 0, now=1000.0) == 0, "a TTL of 0 never expires"
+    # at t = 50 with a TTL of 10: every silent conversation goes (2 a batch, every batch), the recent one stays
+    # whole, even its events older than the cutoff (its last turn is recent)
+    assert expire_sql_trackers(w.db, 10, now=50.0, batch=2) == 5 * 4
+    with w.db.engine.connect() as c:
+        left = c.execute(sa.select(RASA_EVENTS.c.sender_id)).scalars().all()
+    assert left == [recent.id] * 3
+    # tier0's own transcript is not Rasa's memory: it stays (until the retention)
+    assert [m["text"] for m in w.conversations.transcript(silent[0])] == ["where is my parcel?"]
+    assert expire_sql_trackers(w.db, 10, now=50.0) == 0  # nothing left to do
+
+
 def test_cli_privacy_commands(tmp_path, capsys):
     from cli.main import main
 
@@ -201,8 +229,12 @@ def test_cli_privacy_commands(tmp_path, capsys):
 
     assert main(home + ["privacy", "purge", "--days", "30"]) == 0
     out, _ = capsys.readouterr()
-    assert out.strip().splitlines() == ["tier0 privacy: retention: 0 conversations, 0 messages, 0 tickets, "
-                                        "0 ticket events, 0 deliveries, 0 tracker events"]
+    expired, retention = out.strip().splitlines()
+    # Bob's tracker rows were written in 1970 (tracker_turns): past TIER0_TRACKER_TTL_S, Rasa's memory of it goes
+    assert expired == ("tier0 privacy: 4 tracker events of conversations silent for more than 604800 s deleted "
+                       "(TIER0_TRACKER_TTL_S)")
+    assert retention == ("tier0 privacy: retention: 0 conversations, 0 messages, 0 tickets, 0 ticket events, "
+                         "0 deliveries, 0 tracker events")
 
 
 def test_a_customer_is_found_by_the_address_declared_given_or_typed_and_by_nothing_else(world):
@@ -220,7 +252,7 @@ def test_a_customer_is_found_by_the_address_declared_given_or_typed_and_by_nothi
     assert w.privacy.conversations_of("a_a@example.com") == [], "a LIKE wildcard in the address matches itself only"
 
 
-def test_the_background_jobs_apply_the_retention_period_under_the_lease(world, tmp_path):
+def test_the_background_jobs_apply_the_retention_period_and_expire_trackers_under_the_lease(world, tmp_path):
     """api.background's leased jobs, on the world's database: the first tick anonymises what is due."""
     import asyncio
     from types import SimpleNamespace
@@ -231,6 +263,10 @@ def test_the_background_jobs_apply_the_retention_period_under_the_lease(world, t
     w = world
     idle = customer_with_a_ticket(w, "Adelaide", "ada@example.com", ADA_WORDS, open_ticket=False)
     age(w, idle["cid"], 40)
+    from tests.unit.privacy_world import tracker_turns
+
+    lively, _ = w.conversations.start()
+    tracker_turns(w, lively.id, "still here")  # a tracker written in 1970: Rasa's memory of it expires too
     settings = Settings(home=tmp_path, retention_days=30, sla_interval=0)
     services = SimpleNamespace(db=w.db, settings=settings, clock=w.clock, handoff=w.desk)
     background = Background(SimpleNamespace(services=services, agent=None), settings, scheduler=True)
@@ -240,7 +276,7 @@ def test_the_background_jobs_apply_the_retention_period_under_the_lease(world, t
         try:
             for _ in range(50):
                 await asyncio.sleep(0.1)
-                if w.privacy.audit():
+                if w.privacy.audit() and not rows_of(w, lively.id)["trackers"]:
                     break
         finally:
             task.cancel()
@@ -249,3 +285,4 @@ def test_the_background_jobs_apply_the_retention_period_under_the_lease(world, t
     asyncio.run(first_ticks())
     assert [(a["kind"], a["actor"]) for a in w.privacy.audit()] == [("retention", "retention")]
     assert_nothing_of_ada_left(w)
+    assert rows_of(w, lively.id)["trackers"] == 0 and rows_of(w, lively.id)["conversation"].anonymised_at is None
