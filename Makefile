@@ -44,8 +44,8 @@ $(FAST_STAMP): pyproject.toml constraints.txt Makefile
 	@touch $@
 
 test-fast: ## only the tests that load no model (tests/unit), in seconds; without the full install if needed
-	@if [ -f $(STAMP) ]; then $(BIN)/python -m pytest -m unit tests/unit; \
-	else $(MAKE) -s $(FAST_STAMP) && $(FAST)/bin/python -m pytest -p no:cacheprovider -m unit tests/unit; fi
+	@if [ -f $(STAMP) ]; then $(BIN)/python -m pytest -m "unit and not postgres" tests/unit; \
+	else $(MAKE) -s $(FAST_STAMP) && $(FAST)/bin/python -m pytest -p no:cacheprovider -m "unit and not postgres" tests/unit; fi
 
 check: $(STAMP) ## lint and type-check the product code (ruff, mypy)
 	$(BIN)/ruff check tier0 knowledge_base retrieval handoff bot analytics api cli tests bench

@@ -99,9 +99,10 @@ PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 
 @contextlib.contextmanager
-def postgres_database(prefix: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on loopback (its URL), dropped afterwards; the test is skipped with the
-    reason when no PostgreSQL answers there (`.ci/start-services` starts the machine's own)."""
+def postgres_database(prefix: str, template: str = "") -> Iterator[str]:
+    """A new PostgreSQL database on loopback (its URL), dropped afterwards: empty, or a copy of the database
+    ``template``; the test is skipped with the reason when no PostgreSQL answers there (`.ci/start-services` starts
+    the machine's own)."""
     import uuid
 
     import sqlalchemy
@@ -110,7 +111,7 @@ def postgres_database(prefix: str) -> Iterator[str]:
     admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
-            c.exec_driver_sql(f"CREATE DATABASE {name}")
+            c.exec_driver_sql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     except Exception as e:  # noqa: BLE001
         admin.dispose()
         pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({type(e).__name__})")
@@ -120,6 +121,31 @@ def postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as c:
             c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template() -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to the head once per session: each test's database is a copy of it
+    (CREATE DATABASE … TEMPLATE, a file copy) instead of running every migration again."""
+    from tier0.db import Database
+
+    with postgres_database("tier0_template") as url:
+        db = Database(url)
+        db.migrate()
+        db.dispose()  # a template must have no connection when it is copied
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """The storage tests' database, migrated: a SQLite file (the embedded default), and a PostgreSQL database (the
+    scale-out one; skipped when no server answers on loopback). ``make test-fast`` runs the SQLite half only."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tier0.db'}"
+        return
+    template = request.getfixturevalue("migrated_postgres_template")
+    with postgres_database("tier0_test", template=template) as url:
+        yield url
 
 
 def change_first_admin_password(client, home: Path, new_password: str = "the admin's own password") -> dict:

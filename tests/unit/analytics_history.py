@@ -71,8 +71,9 @@ class History:
         self.n = 0
 
     @classmethod
-    def on_file(cls, home: Any) -> "History":
-        """A desk of its own on a SQLite file in ``home``: DESK, a FrozenClock at NOW, nobody signed in."""
+    def on_file(cls, home: Any, url: str = "") -> "History":
+        """A desk of its own on a SQLite file in ``home`` (or the database at ``url``): DESK, a FrozenClock at NOW,
+        nobody signed in."""
         import handoff.agents  # noqa: F401  (tables)
         import handoff.models  # noqa: F401
         from handoff.agents import AgentDirectory
@@ -82,7 +83,7 @@ class History:
         from tier0.conversations import ConversationStore
         from tier0.db import Database
 
-        db = Database(f"sqlite:///{home / 'tier0.db'}")
+        db = Database(url or f"sqlite:///{home / 'tier0.db'}")
         db.create_all()
         clock = FrozenClock(NOW)
         config = parse_config(DESK, "test-desk")

@@ -15,11 +15,19 @@ from tests.unit.analytics_history import NOW, PASSWORD, History, seed
 
 pytestmark = pytest.mark.unit
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    h = seed(History.on_file(tmp_path_factory.mktemp("analytics")))
-    yield h
-    h.db.dispose()
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def history(request, tmp_path_factory):
+    """The seeded history on a SQLite file, and on this machine's PostgreSQL (skipped when none answers): every
+    figure is checked on both."""
+    import contextlib
+
+    from tests.conftest import postgres_database
+
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database("tier0_analytics")) if request.param == "postgresql" else ""
+        h = seed(History.on_file(tmp_path_factory.mktemp("analytics"), url))
+        yield h
+        h.db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -118,8 +118,8 @@ HANDOFF_KILL_POINTS = [
 
 
 @pytest.mark.parametrize("point,owner,name,committed", HANDOFF_KILL_POINTS, ids=[p[0] for p in HANDOFF_KILL_POINTS])
-def test_a_hand_off_killed_between_its_steps_leaves_all_or_nothing(tmp_path, point, owner, name, committed):
-    url = f"sqlite:///{tmp_path / 'tier0.db'}"
+def test_a_hand_off_killed_between_its_steps_leaves_all_or_nothing(database_url, point, owner, name, committed):
+    url = database_url
     db, conversations, _service = desk(url)
     cid = bot_conversation(conversations)
     db.dispose()  # the child opens its own connections
@@ -147,8 +147,8 @@ def return_and_die(url: str, reference: str, owner: type, name: str) -> None:
 
 @pytest.mark.parametrize("owner,name", [(ConversationStore, "update"), (ConversationStore, "add_message"),
                                         (WebhookDispatcher, "enqueue")], ids=["owner_moved", "notice", "outbox"])
-def test_a_return_to_the_bot_killed_midway_changes_nothing(tmp_path, owner, name):
-    url = f"sqlite:///{tmp_path / 'tier0.db'}"
+def test_a_return_to_the_bot_killed_midway_changes_nothing(database_url, owner, name):
+    url = database_url
     db, conversations, service = desk(url)
     cid = bot_conversation(conversations)
     ticket, _ = service.open(HandoffRequest(cid, "customer_request", language="en"))
@@ -162,8 +162,8 @@ def test_a_return_to_the_bot_killed_midway_changes_nothing(tmp_path, owner, name
                                          "outbox": ["ticket.created", "ticket.claimed"], "notices": []}
 
 
-def test_a_failing_outbox_write_rolls_the_whole_reply_back(tmp_path):
-    url = f"sqlite:///{tmp_path / 'tier0.db'}"
+def test_a_failing_outbox_write_rolls_the_whole_reply_back(database_url):
+    url = database_url
     db, conversations, service = desk(url)
     cid = bot_conversation(conversations)
     ticket, _ = service.open(HandoffRequest(cid, "customer_request", language="en"))
@@ -223,8 +223,8 @@ def test_concurrent_claims_on_a_sqlite_file_exactly_one_wins_every_round(tmp_pat
     db.dispose()
 
 
-def test_two_hand_offs_of_one_conversation_at_once_make_one_ticket(tmp_path):
-    db, conversations, service = desk(f"sqlite:///{tmp_path / 'tier0.db'}")
+def test_two_hand_offs_of_one_conversation_at_once_make_one_ticket(database_url):
+    db, conversations, service = desk(database_url)
     for _round in range(10):
         cid = bot_conversation(conversations)
         results = at_once([lambda cid=cid: service.open(HandoffRequest(cid, "customer_request", language="en"))] * 3)
@@ -243,8 +243,8 @@ def write_and_die(url: str, cid: str, owner: type, name: str) -> None:
     os._exit(3)
 
 
-def test_a_customer_message_and_its_ticket_event_are_stored_together(tmp_path):
-    url = f"sqlite:///{tmp_path / 'tier0.db'}"
+def test_a_customer_message_and_its_ticket_event_are_stored_together(database_url):
+    url = database_url
     db, conversations, service = desk(url)
     cid = bot_conversation(conversations)
     ticket, _ = service.open(HandoffRequest(cid, "customer_request", language="en"))

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def kb(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
+def kb(database_url):
+    db = Database(database_url)
     db.migrate()
     kb = KnowledgeBase(db)
     kb.heard = []  # type: ignore[attr-defined]

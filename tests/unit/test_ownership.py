@@ -22,8 +22,8 @@ LEGAL = sorted((a, b) for a, targets in OWNERSHIP_TRANSITIONS.items() for b in t
 
 
 @pytest.fixture
-def store(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'tier0.db'}")
+def store(database_url):
+    db = Database(database_url)
     db.migrate()
     yield ConversationStore(db)
     db.dispose()

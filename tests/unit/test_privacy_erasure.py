@@ -18,8 +18,8 @@ BOB_WORDS = ["my parcel 100045678 never arrived", "call me on +44 20 7946 0958"]
 
 
 @pytest.fixture
-def world(tmp_path):
-    w = build(f"sqlite:///{tmp_path / 'tier0.db'}")
+def world(database_url):
+    w = build(database_url)
     yield w
     w.close()
 

@@ -30,8 +30,8 @@ ALICE = AgentView("alice", "Alice", "agent", ("tier1",))
 
 
 @pytest.fixture
-def world(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'tier0.db'}")
+def world(database_url):
+    db = Database(database_url)
     db.migrate()
     clock = FrozenClock(MONDAY)
     conversations = ConversationStore(db, clock=clock)
