@@ -158,7 +158,28 @@ def bench_generated(home: Path, models: str, n: int, publishes: int) -> dict:
     runs = publish_runs(kb, index, None, publishes, tag=f"r{int(time.time())}-")
     return {"kb": f"generated-{n}", "models": models, "articles": len(index), "units": len(index.units()),
             "reused_articles": reused, "store_s": round(stored, 1), "load_s": round(loaded, 1),
-            "build_s": round(built, 1), "rss_mb": rss_mb(), "runs": runs, **parts(index)}
+            "build_s": round(built, 1), "rss_mb": rss_mb(), "search": search_times(index, n), "runs": runs,
+            **parts(index)}
+
+
+def search_times(index, n: int, queries: int = 300) -> dict:
+    """Search latency on this index (one thread, as a turn thread runs it): the alternate question of random
+    articles, reworded, embedded each time (no cache); p50 / p99 in ms, and how often the article is first."""
+    gen = random.Random(7)  # the same generator as the KB's: article i is the i-th it makes
+    arts = [generated_article(i, gen) for i in range(n)]
+    rng = random.Random(11)
+    took, first = [], 0
+    for _ in range(queries):
+        art = arts[rng.randrange(n)]
+        question = "please, " + art["questions"][0] + "?"
+        started = time.perf_counter()
+        cands = index.search(question, lang="en", k=5)
+        took.append((time.perf_counter() - started) * 1000)
+        first += bool(cands) and cands[0].article_id == art["id"]
+    took.sort()
+    return {"queries": queries, "p50_ms": round(took[len(took) // 2], 1),
+            "p99_ms": round(took[min(len(took) - 1, int(len(took) * 0.99))], 1),
+            "top1": round(first / queries, 3)}
 
 
 def rss_mb() -> float:

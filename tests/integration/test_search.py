@@ -21,6 +21,48 @@ def _kb(tmp_path, folder=SAMPLE_KB, name="kb"):
     return kb
 
 
+# Nine topics of the sample KB, both languages: 18 articles with their phrasings. The tests of when a calibration is
+# reused or refitted fit on it (seconds a fit) instead of the whole sample KB (half a minute a fit on 2 cores).
+SMALL_TOPICS = ("reset-password", "change-account-details", "delivery-times-costs", "order-tracking",
+                "payment-methods", "return-item", "missing-late-parcel", "delete-account", "change-cancel-order")
+
+
+def _small_kb(tmp_path):
+    import shutil
+
+    folder = tmp_path / "small-kb"
+    folder.mkdir()
+    for topic in SMALL_TOPICS:
+        for lang in ("en", "fr"):
+            shutil.copy(SAMPLE_KB / f"{topic}-{lang}.md", folder / f"{topic}-{lang}.md")
+    return _kb(tmp_path, folder, name="small")
+
+
+@pytest.fixture(scope="module")
+def sample_fit(tmp_path_factory, embedder):
+    """The sample KB's index with the default calibration (target 3 %, no extra model), fitted once for the tests
+    that only read it: (its folder, the calibration)."""
+    from retrieval.calibration import load_or_fit
+
+    home = tmp_path_factory.mktemp("sample-fit")
+    kb = _kb(home)
+    index = SearchIndex(embedder, home / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    index.flush()
+    return home / "index", load_or_fit(index, home / "index" / "calibration.json", target=0.03)
+
+
+def _fitted_copy(tmp_path, embedder, sample_fit):
+    """A sample-KB index of the test's own, started from :func:`sample_fit`'s files (its calibration is reused)."""
+    import shutil
+
+    shutil.copytree(sample_fit[0], tmp_path / "index")
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    assert index.sync(kb.published(), kb.fingerprint()) == {"added": 0, "removed": 0}
+    return index, tmp_path / "index" / "calibration.json"
+
+
 def test_search_finds_the_article_and_persists(tmp_path, embedder):
     kb = _kb(tmp_path)
     index = SearchIndex(embedder, tmp_path / "index")
@@ -80,14 +122,12 @@ def test_long_bodies_are_chunked_on_paragraphs():
     assert chunk_body(" ".join(["x"] * 300), max_words=120) == [" ".join(["x"] * 120)] * 2 + [" ".join(["x"] * 60)]
 
 
-def test_calibration_from_the_kb_alone(tmp_path, embedder):
+def test_calibration_from_the_kb_alone(tmp_path, embedder, sample_fit):
     from retrieval.calibration import Calibrator, load_or_fit
 
-    kb = _kb(tmp_path)
-    index = SearchIndex(embedder, tmp_path / "index")
-    index.sync(kb.published(), kb.fingerprint())
-    path = tmp_path / "index" / "calibration.json"
+    index, path = _fitted_copy(tmp_path, embedder, sample_fit)
     cal = load_or_fit(index, path, target=0.03)
+    assert cal.stats == sample_fit[1].stats  # the saved one, reused: nothing changed
     assert cal is not None and index.calibrator is cal and path.exists()
     assert set(cal.thresholds) >= {"*", "en", "fr"} and all(0 < t <= 1 for t in cal.thresholds.values())
     assert cal.stats["queries"] > 100 and cal.stats["loo_r_at_1"] > 0.5
@@ -108,6 +148,17 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
     assert len(whole) > 20 and [p[1:] for p in blocks] == [p[1:] for p in whole]
     assert all(abs(a[0] - b[0]) < 1e-9 for a, b in zip(whole, blocks))
 
+
+def test_when_a_saved_calibration_is_reused_and_when_it_is_refitted(tmp_path, embedder):
+    import json as _json
+
+    from retrieval.calibration import VERSION, Calibrator, load_or_fit
+
+    kb = _small_kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    path = tmp_path / "index" / "calibration.json"
+    cal = load_or_fit(index, path, target=0.03)
     # a restart reuses the saved calibration; a stricter target changes the threshold, not the ranking
     assert Calibrator.from_json(path.read_text()).fingerprint == load_or_fit(index, path, 0.03).fingerprint
     strict = load_or_fit(index, path, target=0.005)
@@ -120,10 +171,6 @@ def test_calibration_from_the_kb_alone(tmp_path, embedder):
         load_or_fit(index, path, target=0.03, out_of_kb_share=1.0)
 
     # a calibration saved by an older tier0 (another fitting method) is refitted, not reused
-    import json as _json
-
-    from retrieval.calibration import VERSION
-
     old = _json.loads(path.read_text())
     old["version"], old["thresholds"] = VERSION - 1, {"*": 0.123}
     path.write_text(_json.dumps(old))
@@ -176,7 +223,7 @@ def test_feedback_refits_the_calibration_and_moves_the_threshold(tmp_path, embed
     help, at confidences the KB alone thought safe, raise the threshold."""
     from retrieval.calibration import REFIT_EVERY, Feedback, load_or_fit
 
-    kb = _kb(tmp_path)
+    kb = _small_kb(tmp_path)
     index = SearchIndex(embedder, tmp_path / "index")
     index.sync(kb.published(), kb.fingerprint())
     path = tmp_path / "index" / "calibration.json"
@@ -206,7 +253,7 @@ def test_one_model_alone_still_searches_and_calibrates_with_the_classifier(tmp_p
     """TIER0_EMBEDDING_MODEL=all-mpnet-base-v2: a single model, no per-model features; the classifier still joins."""
     from retrieval.calibration import feature_names, load_or_fit
 
-    kb = _kb(tmp_path)
+    kb = _small_kb(tmp_path)
     one = [e for e in embedder if e.name == "all-mpnet-base-v2"]
     index = SearchIndex(one, tmp_path / "index")
     index.sync(kb.published(), kb.fingerprint())
@@ -252,7 +299,7 @@ def _traffic(texts, n):
 def test_the_out_of_kb_share_is_learnt_from_customers_questions(tmp_path, embedder):
     from retrieval.calibration import MIN_TRAFFIC, SHARE_FLOOR, Calibrator, fit, load_or_fit
 
-    kb = _kb(tmp_path)
+    kb = _small_kb(tmp_path)
     index = SearchIndex(embedder, tmp_path / "index")
     index.sync(kb.published(), kb.fingerprint())
     path = tmp_path / "index" / "calibration.json"
