@@ -129,7 +129,33 @@ def nothing_lost(base: str) -> Dict[str, int]:
     return {"conversations": len(SENT), "messages": sum(len(a) for _, _, a in SENT), "with_a_gap": lost}
 
 
-def step(base: str, clients: int, seconds: float) -> Dict[str, float]:
+def cpu_seconds(pgid: Optional[int] = None) -> Dict[str, float]:
+    """CPU time used so far: the whole machine (busy, /proc/stat), this load client (every thread), and the server's
+    processes (its process group: the workers; PostgreSQL and Redis count in the machine's only)."""
+    import resource
+
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    machine = (sum(fields) - fields[3] - fields[4]) / tick  # all but idle and iowait
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    server = 0.0
+    if pgid is not None:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(st[2]) == pgid:  # field 5, pgrp (after the name)
+                server += (int(st[11]) + int(st[12])) / tick  # utime, stime
+    return {"machine": machine, "client": me.ru_utime + me.ru_stime, "server": server}
+
+
+def step(base: str, clients: int, seconds: float, pgid: Optional[int] = None) -> Dict[str, float]:
+    before = cpu_seconds(pgid)
     times: List[List[float]] = [[] for _ in range(clients)]
     errors: List[str] = []
     until = time.time() + seconds
@@ -141,8 +167,14 @@ def step(base: str, clients: int, seconds: float) -> Dict[str, float]:
         t.join()
     elapsed = time.time() - t0
     allt = [x for xs in times for x in xs]
+    after = cpu_seconds(pgid)
+    turns = max(1, len(allt))
+    cpu = {f"cpu_ms_per_turn_{k}": round((after[k] - before[k]) * 1000 / turns, 1) for k in after}
+    # the most turns/s this box could give at this CPU cost per turn, every core busy: the ceiling of any worker count
+    cpu["ceiling_turns_per_s"] = round((os.cpu_count() or 1) * 1000 / max(cpu["cpu_ms_per_turn_machine"], 1e-9), 1)
+    cpu["machine_busy_cores"] = round((after["machine"] - before["machine"]) / elapsed, 2)
     return {"clients": clients, "turns": len(allt), "turns_per_s": len(allt) / elapsed, "p50": pct(allt, 50),
-            "p95": pct(allt, 95), "p99": pct(allt, 99), "errors": len(errors)}
+            "p95": pct(allt, 95), "p99": pct(allt, 99), "errors": len(errors), **cpu}
 
 
 def slow_check(base: str, seconds: float) -> Dict[str, Dict[str, float]]:
@@ -207,11 +239,14 @@ def main() -> int:
             step(server.base, min(4, max(int(c) for c in args.clients.split(","))), args.warmup)
             rows = []
             for c in (int(x) for x in args.clients.split(",")):
-                row = step(server.base, c, args.seconds)
+                row = step(server.base, c, args.seconds, pgid=server.proc.pid)
                 rows.append(row)
                 print(f"workers {args.workers} clients {c:3d}: {row['turns_per_s']:6.1f} turns/s  p50 "
                       f"{row['p50']:6.0f} ms  p95 {row['p95']:6.0f} ms  p99 {row['p99']:6.0f} ms  "
-                      f"({row['turns']} turns, {row['errors']} errors)", flush=True)
+                      f"({row['turns']} turns, {row['errors']} errors)  CPU ms a turn: server "
+                      f"{row['cpu_ms_per_turn_server']}, client {row['cpu_ms_per_turn_client']}, machine "
+                      f"{row['cpu_ms_per_turn_machine']} ({row['machine_busy_cores']} cores busy; ceiling "
+                      f"{row['ceiling_turns_per_s']} turns/s)", flush=True)
             results["steps"] = rows
             results["nothing_lost"] = check = nothing_lost(server.base)
             print(f"transcripts: {check['messages']} answered messages in {check['conversations']} conversations, "

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from retrieval.calibration import REFIT_EVERY
-from tests.conftest import make_settings, seed_index
+from tests.conftest import make_settings, small_kb
 from tests.integration.chat import say, start
 
 QUESTIONS = [
@@ -24,12 +24,12 @@ QUESTIONS = [
 ]
 
 
-def test_customers_yes_after_answers_refits_the_running_calibration(tmp_path, embedder, engine):
+def test_customers_yes_after_answers_refits_the_running_calibration(tmp_path, embedder):
     from bot.runtime import build_engine
 
-    seed_index(engine, tmp_path / "home" / "index")
-    settings = make_settings(tmp_path / "home", calibration_interval=0.2, sla_interval=0,
-                             feedback_refit_min_interval=0)
+    # 18 articles of the sample KB (its questions are all there): each refit takes seconds, not half a minute
+    settings = make_settings(tmp_path / "home", sample_kb=small_kb(tmp_path / "kb"), calibration_interval=0.2,
+                             sla_interval=0, feedback_refit_min_interval=0)
     engine = build_engine(settings, embedder=embedder)
     index = engine.services.index
     assert index.calibrator.stats["feedback"] == 0
@@ -52,15 +52,15 @@ def test_customers_yes_after_answers_refits_the_running_calibration(tmp_path, em
         assert say(client, cid, auth, "I forgot my password")["outcome"]["type"] == "answer"
 
 
-def test_the_running_server_learns_how_many_questions_the_kb_covers(tmp_path, embedder, engine):
+def test_the_running_server_learns_how_many_questions_the_kb_covers(tmp_path, embedder):
     """Customers' questions alone (no feedback) teach the calibration the share of uncovered questions."""
     from bot.feedback import questions
     from bot.runtime import build_engine
     from retrieval.calibration import MIN_TRAFFIC, SHARE_FLOOR
 
-    seed_index(engine, tmp_path / "home" / "index")
-    settings = make_settings(tmp_path / "home", calibration_interval=0.2, sla_interval=0,
-                             feedback_refit_min_interval=0)
+    # 18 articles of the sample KB (its questions are all there): each refit takes seconds, not half a minute
+    settings = make_settings(tmp_path / "home", sample_kb=small_kb(tmp_path / "kb"), calibration_interval=0.2,
+                             sla_interval=0, feedback_refit_min_interval=0)
     engine = build_engine(settings, embedder=embedder)
     index = engine.services.index
     before = dict(index.calibrator.thresholds)

@@ -10,7 +10,7 @@ from knowledge_base.service import KnowledgeBase
 from retrieval.search import SearchIndex, chunk_body
 from tier0.db import Database
 
-from ..conftest import SAMPLE_KB
+from ..conftest import SAMPLE_KB, small_kb
 
 
 def _kb(tmp_path, folder=SAMPLE_KB, name="kb"):
@@ -21,21 +21,8 @@ def _kb(tmp_path, folder=SAMPLE_KB, name="kb"):
     return kb
 
 
-# Nine topics of the sample KB, both languages: 18 articles with their phrasings. The tests of when a calibration is
-# reused or refitted fit on it (seconds a fit) instead of the whole sample KB (half a minute a fit on 2 cores).
-SMALL_TOPICS = ("reset-password", "change-account-details", "delivery-times-costs", "order-tracking",
-                "payment-methods", "return-item", "missing-late-parcel", "delete-account", "change-cancel-order")
-
-
 def _small_kb(tmp_path):
-    import shutil
-
-    folder = tmp_path / "small-kb"
-    folder.mkdir()
-    for topic in SMALL_TOPICS:
-        for lang in ("en", "fr"):
-            shutil.copy(SAMPLE_KB / f"{topic}-{lang}.md", folder / f"{topic}-{lang}.md")
-    return _kb(tmp_path, folder, name="small")
+    return _kb(tmp_path, small_kb(tmp_path / "small-kb"), name="small")
 
 
 @pytest.fixture(scope="module")
