@@ -25,31 +25,6 @@ def _small_kb(tmp_path):
     return _kb(tmp_path, small_kb(tmp_path / "small-kb"), name="small")
 
 
-@pytest.fixture(scope="module")
-def sample_fit(tmp_path_factory, embedder):
-    """The sample KB's index with the default calibration (target 3 %, no extra model), fitted once for the tests
-    that only read it: (its folder, the calibration)."""
-    from retrieval.calibration import load_or_fit
-
-    home = tmp_path_factory.mktemp("sample-fit")
-    kb = _kb(home)
-    index = SearchIndex(embedder, home / "index")
-    index.sync(kb.published(), kb.fingerprint())
-    index.flush()
-    return home / "index", load_or_fit(index, home / "index" / "calibration.json", target=0.03)
-
-
-def _fitted_copy(tmp_path, embedder, sample_fit):
-    """A sample-KB index of the test's own, started from :func:`sample_fit`'s files (its calibration is reused)."""
-    import shutil
-
-    shutil.copytree(sample_fit[0], tmp_path / "index")
-    kb = _kb(tmp_path)
-    index = SearchIndex(embedder, tmp_path / "index")
-    assert index.sync(kb.published(), kb.fingerprint()) == {"added": 0, "removed": 0}
-    return index, tmp_path / "index" / "calibration.json"
-
-
 def test_search_finds_the_article_and_persists(tmp_path, embedder):
     kb = _kb(tmp_path)
     index = SearchIndex(embedder, tmp_path / "index")
@@ -109,12 +84,14 @@ def test_long_bodies_are_chunked_on_paragraphs():
     assert chunk_body(" ".join(["x"] * 300), max_words=120) == [" ".join(["x"] * 120)] * 2 + [" ".join(["x"] * 60)]
 
 
-def test_calibration_from_the_kb_alone(tmp_path, embedder, sample_fit):
+def test_calibration_from_the_kb_alone(tmp_path, embedder):
     from retrieval.calibration import Calibrator, load_or_fit
 
-    index, path = _fitted_copy(tmp_path, embedder, sample_fit)
+    kb = _kb(tmp_path)
+    index = SearchIndex(embedder, tmp_path / "index")
+    index.sync(kb.published(), kb.fingerprint())
+    path = tmp_path / "index" / "calibration.json"
     cal = load_or_fit(index, path, target=0.03)
-    assert cal.stats == sample_fit[1].stats  # the saved one, reused: nothing changed
     assert cal is not None and index.calibrator is cal and path.exists()
     assert set(cal.thresholds) >= {"*", "en", "fr"} and all(0 < t <= 1 for t in cal.thresholds.values())
     assert cal.stats["queries"] > 100 and cal.stats["loo_r_at_1"] > 0.5
